@@ -1,0 +1,43 @@
+# The two quick-start commands, `make demo` and `make test`, work on a fresh machine: they create
+# .venv, install the CPU torch wheel and rlmba (editable, compiled with scikit-build-core) into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc -type f 2>/dev/null)
+
+.PHONY: demo test test-all bench results info build clean
+
+demo: $(VENV)/.built
+	$(VENV)/bin/rlmba demo
+
+test: $(VENV)/.built
+	$(PY) -m pytest -q
+
+test-all: $(VENV)/.built
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: $(VENV)/.built
+	$(PY) -m pytest benchmarks -q
+
+results: $(VENV)/.built
+	$(PY) benchmarks/report.py
+
+info: $(VENV)/.built
+	$(VENV)/bin/rlmba info
+
+build: $(VENV)/.built
+
+$(VENV)/.deps:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
+	touch $@
+
+# Rebuild the extension whenever a build input changes; flock serialises concurrent builds.
+$(VENV)/.built: $(VENV)/.deps $(SOURCES)
+	flock build.lock $(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	touch $@
+
+clean:
+	rm -rf build dist $(VENV) build.lock

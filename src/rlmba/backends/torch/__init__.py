@@ -1,0 +1,1 @@
+"""The pure-PyTorch backend: the reference implementations themselves, on any device."""

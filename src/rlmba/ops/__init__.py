@@ -1,0 +1,1 @@
+"""Public ops: validation, backend dispatch and chunking around the backend kernels."""

@@ -1,0 +1,173 @@
+"""Evidential and classic uncertainty scoring of an unlabeled pool.
+
+Every op validates its inputs, picks a backend (:mod:`rlmba._dispatch`) and runs it over the
+pool in chunks of ``chunk_size`` rows, so peak extra memory is bounded by the chunk, not the
+pool. Torch tensors (CPU or CUDA) and numpy arrays are accepted; numpy in gives numpy out.
+float16/bfloat16/float32 inputs compute and return float32; float64 computes in float64.
+
+NaN contract: a NaN (or +inf) logit makes that sample's score NaN on every backend; nothing
+is raised, so a pool never has to be scanned twice. ``topb_select`` never selects NaN.
+A -inf logit is a masked class: zero evidence, zero probability.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import _checks as chk
+from .._dispatch import dispatch
+from ..reference.scoring import KINDS, RULES, compute_dtype
+
+DEFAULT_CHUNK = 1 << 18
+
+
+def _chunks(n: int, chunk_size: int | None):
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size: expected a positive int or None, got {chunk_size!r}")
+    step = n if chunk_size is None else chunk_size
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _numpy_out(result, was_numpy: bool):
+    if not was_numpy:
+        return result
+    if isinstance(result, tuple):
+        return tuple(r.numpy() for r in result)
+    return result.numpy()
+
+
+def fuse_evidence(logits, weights=None, temperatures=None, rule: str = "weighted", *, backend=None):
+    """Fused Dirichlet parameters alpha_f ``[N, C]`` of M modality heads.
+
+    ``logits``: ``[M, N, C]`` or a sequence of M ``[N, C]``. Per modality, evidence
+    e_m = softplus(z_m / T_m) (``temperatures`` T, default 1).
+
+    - ``rule="weighted"`` (RL-MBA's EFDA): alpha_f = 1 + sum_m w_m e_m, with ``weights`` w >= 0
+      summing to 1 (default uniform; unnormalised weights raise ValueError).
+    - ``rule="ds"``: TMC's reduced Dempster-Shafer combination (Han et al., ICLR 2021) of the
+      opinions alpha_m = e_m + 1, folded left. ``weights`` must be None. In closed form the
+      combination is 1 + e_f / C = prod_m (1 + e_m / C), so it is commutative and associative.
+
+    Example::
+
+        alpha = rlmba.fuse_evidence(torch.randn(2, 1000, 10), weights=[0.7, 0.3])
+    """
+    zs, was_numpy = chk.modality_logits(logits)
+    chk.check_choice(rule, RULES, "rule")
+    if rule == "ds" and weights is not None:
+        raise ValueError("weights: the 'ds' rule combines unweighted opinions; pass weights=None")
+    w = chk.modality_weights(weights, len(zs)) if rule == "weighted" else None
+    t = chk.temperatures_of(temperatures, len(zs))
+    fn = dispatch("fuse_evidence", zs[0].device.type, backend, dtype=zs[0].dtype, rule=rule)
+    return _numpy_out(fn(zs, w, t, rule), was_numpy)
+
+
+def dirichlet_uncertainty(alpha, kind: str = "variance", *, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
+    """Per-sample uncertainty ``[N]`` of Dirichlet parameters ``alpha [N, C]`` (alpha > 0).
+
+    - ``variance``: U = (1/C) sum_c Var[p_c] = (1/C) sum_c alpha_c (S - alpha_c) / (S^2 (S + 1))
+    - ``vacuity``: u = C / S (Sensoy et al. 2018)
+    - ``entropy``: entropy of the expected probabilities alpha / S, in nats
+    with S = sum_c alpha_c.
+    """
+    a = chk.as_tensor(alpha, "alpha")
+    chk.check_float(a, "alpha")
+    chk.check_ndim(a, 2, "alpha", "[N, C]")
+    chk.check_nonempty(a.shape[0], "alpha")
+    chk.check_choice(kind, KINDS, "kind")
+    fn = dispatch("dirichlet_uncertainty", a.device.type, backend, dtype=a.dtype, kind=kind)
+    a = chk.row_contiguous(a)
+    out = torch.empty(a.shape[0], dtype=compute_dtype(a.dtype), device=a.device)
+    for i, j in _chunks(a.shape[0], chunk_size):
+        out[i:j] = fn(a[i:j], kind)
+    return _numpy_out(out, isinstance(alpha, np.ndarray))
+
+
+def efda_scores(logits, weights=None, temperatures=None, kind: str = "variance", *,
+                chunk_size: int | None = DEFAULT_CHUNK, backend=None):
+    """EFDA's fused and per-modality evidential uncertainty in one pass over the logits.
+
+    Returns ``(u_fused [N], u_modal [M, N])``: ``u_fused`` is
+    ``dirichlet_uncertainty(fuse_evidence(logits, weights, temperatures), kind)`` and
+    ``u_modal[m]`` the same quantity of alpha_m = softplus(z_m / T_m) + 1. Compiled backends
+    never materialise alpha; every backend works on ``chunk_size`` rows at a time.
+
+    Example::
+
+        u, u_m = rlmba.efda_scores([z_image, z_text], weights=w, temperatures=[1.3, 0.8])
+    """
+    zs, was_numpy = chk.modality_logits(logits)
+    w = chk.modality_weights(weights, len(zs))
+    t = chk.temperatures_of(temperatures, len(zs))
+    chk.check_choice(kind, KINDS, "kind")
+    fn = dispatch("efda_scores", zs[0].device.type, backend, dtype=zs[0].dtype, kind=kind)
+    n, dtype = zs[0].shape[0], compute_dtype(zs[0].dtype)
+    u_fused = torch.empty(n, dtype=dtype, device=zs[0].device)
+    u_modal = torch.empty(len(zs), n, dtype=dtype, device=zs[0].device)
+    for i, j in _chunks(n, chunk_size):
+        u_fused[i:j], u_modal[:, i:j] = fn([z[i:j] for z in zs], w, t, kind)
+    return _numpy_out((u_fused, u_modal), was_numpy)
+
+
+def _class_scores(x, from_logits: bool, chunk_size, backend, name="probs"):
+    t = chk.as_tensor(x, name)
+    chk.check_float(t, name)
+    chk.check_ndim(t, 2, name, "[N, C]")
+    chk.check_nonempty(t.shape[0], name)
+    if t.shape[1] < 2:
+        raise ValueError(f"{name}: margin scores need at least 2 classes, got C = {t.shape[1]}")
+    fn = dispatch("uncertainty_scores", t.device.type, backend, dtype=t.dtype)
+    t = chk.row_contiguous(t)
+    out = torch.empty(3, t.shape[0], dtype=compute_dtype(t.dtype), device=t.device)
+    for i, j in _chunks(t.shape[0], chunk_size):
+        out[:, i:j] = fn(t[i:j], from_logits)
+    return out, isinstance(x, np.ndarray)
+
+
+def uncertainty_scores(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
+    """Entropy, margin and least confidence of ``probs [N, C]`` in one fused pass.
+
+    Returns ``[3, N]``: rows are entropy -sum p log p (nats; 0 log 0 = 0), margin p_(1) - p_(2)
+    (smaller = more uncertain) and least confidence 1 - p_(1) (Settles 2011). With
+    ``from_logits=True`` the rows of ``probs`` are logits and softmax is applied (-inf = masked
+    class). Probability rows are not checked to sum to 1.
+    """
+    out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
+    return _numpy_out(out, was_numpy)
+
+
+def entropy(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
+    """Predictive entropy ``[N]`` in nats (higher = more uncertain); see :func:`uncertainty_scores`."""
+    out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
+    return _numpy_out(out[0], was_numpy)
+
+
+def margin(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
+    """Top-two probability margin p_(1) - p_(2) ``[N]`` (smaller = more uncertain)."""
+    out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
+    return _numpy_out(out[1], was_numpy)
+
+
+def least_confidence(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
+    """Least confidence 1 - p_(1) ``[N]`` (higher = more uncertain)."""
+    out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
+    return _numpy_out(out[2], was_numpy)
+
+
+def bald(probs, *, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
+    """BALD mutual information ``[N]`` (nats) of MC-dropout samples ``probs [S, N, C]``.
+
+    I(y; w | x) = H(mean_s p_s) - mean_s H(p_s) (Houlsby et al. 2011; Gal et al. 2017).
+    """
+    t = chk.as_tensor(probs, "probs")
+    chk.check_float(t, "probs")
+    chk.check_ndim(t, 3, "probs", "[S, N, C]")
+    if t.shape[0] == 0:
+        raise ValueError("probs: no MC samples (S = 0)")
+    chk.check_nonempty(t.shape[1], "probs")
+    fn = dispatch("bald", t.device.type, backend, dtype=t.dtype)
+    t = t if t.stride(-1) == 1 and t.stride(-2) == t.shape[-1] else t.contiguous()
+    out = torch.empty(t.shape[1], dtype=compute_dtype(t.dtype), device=t.device)
+    for i, j in _chunks(t.shape[1], chunk_size):
+        out[i:j] = fn(t[:, i:j])
+    return _numpy_out(out, isinstance(probs, np.ndarray))
