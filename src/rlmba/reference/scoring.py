@@ -63,8 +63,9 @@ def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.
 
 def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     """(u_fused [n], u_modal [M, n]) of the weighted evidential fusion."""
-    u_fused = dirichlet_uncertainty(fuse_evidence(zs, weights, temperatures), kind)
-    u_modal = torch.stack([dirichlet_uncertainty(evidence(z, t) + 1, kind) for z, t in zip(zs, temperatures)])
+    e = [evidence(z, t) for z, t in zip(zs, temperatures)]
+    u_fused = dirichlet_uncertainty(1 + sum(w * e_m for w, e_m in zip(weights, e)), kind)
+    u_modal = torch.stack([dirichlet_uncertainty(e_m + 1, kind) for e_m in e])
     return u_fused, u_modal
 
 
