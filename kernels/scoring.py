@@ -29,7 +29,12 @@ import triton
 import triton.language as tl
 
 MAX_CLASSES = 1 << 14
-_GPU_TILE = 1 << 12        # elements per program on a GPU: registers, not the grid, bound it
+# Elements per program on a GPU and per thread (tile / (32 * num_warps)). Sized from ptxas's
+# register counts (sm_90, compiled not run): efda M=3 entropy, the heaviest kernel, needs
+# 87-104 registers at 8 float32 elements per thread and 154-173 at 4 float64, no spills; twice
+# that per thread spills in float64 and reaches 230+ registers in float32.
+_GPU_TILE = {torch.float32: 2048, torch.float64: 1024}
+_PER_THREAD = {torch.float32: 8, torch.float64: 4}
 _INTERPRET_TILE = 1 << 16  # the interpreter costs ~1 ms per program instance: few, large ones
 KIND_CODES = {"variance": 0, "vacuity": 1, "entropy": 2}
 
@@ -92,22 +97,25 @@ def _dirichlet(a, valid, C, KIND: tl.constexpr):
     any_nan, any_pinf, any_ninf = _any(nan_el), _any(pinf_el), _any(ninf_el)
     zero = S == 0
     S_safe = tl.where(zero, 1.0, S)
+    nonfinite = any_nan | any_pinf | any_ninf
+    # One return at the end: the compiler inlines only the constexpr branch taken.
     if KIND == 1:
         u = tl.where(zero, float("inf"), C / S_safe)
         u = tl.where(any_pinf | any_ninf, 0.0, u)
-        return tl.where(any_nan | (any_pinf & any_ninf), float("nan"), u)
-    if KIND == 0:
+        u = tl.where(any_nan | (any_pinf & any_ninf), float("nan"), u)
+    elif KIND == 0:
         # a_c (S - a_c) >= 0 term by term: no S^2 - sum a^2 cancellation.
         num = tl.sum(af * (S[:, None] - af), axis=1)
         den = S * S * (S + 1.0)
         den0 = den == 0
         u = num / tl.where(den0, 1.0, den) / C
         u = tl.where(den0, tl.where(num == 0, float("nan"), tl.where(num > 0, float("inf"), float("-inf"))), u)
+        u = tl.where(nonfinite, float("nan"), u)
     else:
         p = af / S_safe[:, None]
         u = -tl.sum(_xlogx(p), axis=1)
-        u = tl.where(zero | _any(fin & (p < 0)), float("nan"), u)
-    return tl.where(any_nan | any_pinf | any_ninf, float("nan"), u)
+        u = tl.where(nonfinite | zero | _any(fin & (p < 0)), float("nan"), u)
+    return u
 
 
 @triton.jit
@@ -164,9 +172,11 @@ def _efda_scores_kernel(zs, params, out_fused, out_modal, n, C, M: tl.constexpr,
     CT: tl.constexpr = out_fused.dtype.element_ty
     rows, cols, offs, valid = _tile(n, C, BLOCK_N, BLOCK_C)
     ef = tl.zeros([BLOCK_N, BLOCK_C], CT)
+    modal_row = out_modal  # advanced by n per modality: pointer steps, no int32 m * n product
     for m in tl.static_range(M):
         e = _evidence(zs[m], offs, valid, tl.load(params + M + m), CT)
-        tl.store(out_modal + m * n + rows, _dirichlet(1.0 + e, valid, C, KIND), mask=rows < n)
+        tl.store(modal_row + rows, _dirichlet(1.0 + e, valid, C, KIND), mask=rows < n)
+        modal_row += n
         ef = ef + _weighted_term(e, tl.load(params + m))
     tl.store(out_fused + rows, _dirichlet(1.0 + ef, valid, C, KIND), mask=rows < n)
 
@@ -184,20 +194,22 @@ def _uncertainty_scores_kernel(x_ptr, out, n, C, FROM_LOGITS: tl.constexpr,
     pinf_el = valid & (x == float("inf"))
     xm = tl.where(valid & (x == x), x, float("-inf"))  # NaN and padding rank last
     if FROM_LOGITS:
-        # torch.softmax gives a NaN row for any NaN or +inf logit, and for an all -inf row.
-        m_raw = tl.max(xm, axis=1)
-        bad = _any(nan_el | pinf_el) | (m_raw == float("-inf"))
-        xs = tl.where(valid, tl.where(bad[:, None], 0.0, xm), float("-inf"))
+        # torch.softmax gives a NaN row for any NaN or +inf logit, and for an all -inf row (padded
+        # rows too). Such rows compute on the harmless logits [0, -inf, ...] and store NaN.
+        bad = _any(nan_el | pinf_el) | (tl.max(xm, axis=1) == float("-inf"))
+        first = tl.where(cols == 0, 0.0, float("-inf"))
+        xs = tl.where(bad[:, None], first[None, :], xm)
         m = tl.max(xs, axis=1)
         t = xs - m[:, None]  # <= 0; -inf for masked classes and padding: exp -> 0
-        Z = tl.sum(tl.exp(t), axis=1)  # >= 1: the arg-max lane contributes exp(0)
-        p = tl.exp(t) / Z[:, None]
+        et = tl.exp(t)
+        Z = tl.sum(et, axis=1)  # >= 1: the arg-max lane contributes exp(0)
+        p = et / Z[:, None]
         # H = log Z - sum_c p_c t_c: two non-negative terms, no cancellation; p_c = 0 where t = -inf.
         entropy = tl.log(Z) - tl.sum(p * tl.where(t == float("-inf"), 0.0, t), axis=1)
         top = tl.argmax(xs, axis=1)  # ties: lowest index, so an equal runner-up stays in
-        x2 = tl.max(tl.where(cols[None, :] == top[:, None], float("-inf"), t), axis=1)
+        t2 = tl.max(tl.where(cols[None, :] == top[:, None], float("-inf"), t), axis=1)
         p1 = 1.0 / Z
-        p2 = tl.exp(x2) / Z
+        p2 = tl.exp(t2) / Z
         margin = p1 - p2
         least = 1.0 - p1
         nan_row = bad
@@ -217,7 +229,7 @@ def _uncertainty_scores_kernel(x_ptr, out, n, C, FROM_LOGITS: tl.constexpr,
     ok = rows < n
     tl.store(out + rows, tl.where(nan_row, float("nan"), entropy), mask=ok)
     tl.store(out + n + rows, tl.where(nan_row, float("nan"), margin), mask=ok)
-    tl.store(out + 2 * n + rows, tl.where(nan_row, float("nan"), least), mask=ok)
+    tl.store(out + n + n + rows, tl.where(nan_row, float("nan"), least), mask=ok)  # no int32 2 * n
 
 
 @triton.jit
@@ -230,8 +242,10 @@ def _bald_kernel(probs, out, S, n, C, stride_s, BLOCK_N: tl.constexpr, BLOCK_C: 
     total = tl.zeros([BLOCK_N, BLOCK_C], CT)   # sum_s p_s
     plogp = tl.zeros([BLOCK_N], CT)            # sum_s sum_c p_s log p_s
     bad = rows < 0                             # NaN, +inf or negative probabilities: NaN score
+    sample = probs  # advanced by stride_s per sample: pointer steps, no int32 s * stride_s product
     for s in range(S):
-        p = tl.load(probs + s * stride_s + offs, mask=valid, other=0.0).to(CT)
+        p = tl.load(sample + offs, mask=valid, other=0.0).to(CT)
+        sample += stride_s
         bad_el = valid & ((p != p) | (p < 0) | (p == float("inf")))
         bad = bad | _any(bad_el)
         p = tl.where(bad_el, 0.0, p)
@@ -248,15 +262,18 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _launch_config(n: int, C: int, device: torch.device, name: str) -> dict:
-    """BLOCK_N / BLOCK_C / num_warps for an [n, C] problem; the grid is cdiv(n, BLOCK_N)."""
+def _launch_config(n: int, C: int, device: torch.device, dtype: torch.dtype, name: str) -> dict:
+    """BLOCK_N / BLOCK_C / num_warps for an [n, C] problem of compute ``dtype``; grid cdiv(n, BLOCK_N).
+
+    A row never splits across programs, so C > tile gives one row per program and up to 16 warps
+    (C = MAX_CLASSES spills registers there: correct, not fast)."""
     if C > MAX_CLASSES:
         raise ValueError(f"{name}: C = {C} classes exceeds the Triton kernels' one-tile limit "
                          f"{MAX_CLASSES}; use backend='cuda' or 'torch'")
     block_c = triton.next_power_of_2(C)
-    tile = _INTERPRET_TILE if device.type == "cpu" else _GPU_TILE
+    tile = _INTERPRET_TILE if device.type == "cpu" else _GPU_TILE[dtype]
     block_n = max(1, min(tile // block_c, triton.next_power_of_2(n)))
-    num_warps = min(16, max(4, block_n * block_c // 1024))
+    num_warps = min(16, max(4, block_n * block_c // (32 * _PER_THREAD[dtype])))
     return {"BLOCK_N": block_n, "BLOCK_C": block_c, "num_warps": num_warps}
 
 
@@ -277,7 +294,7 @@ def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Te
     w = tuple(weights) if weights is not None else (0.0,) * len(zs)
     params = _params(w, tuple(temperatures), dtype, device)
     out = torch.empty(n, C, dtype=dtype, device=device)
-    config = _launch_config(n, C, device, "logits")
+    config = _launch_config(n, C, device, dtype, "logits")
     _fuse_evidence_kernel[_grid(n, config)](tuple(zs), params, out, n, C, M=len(zs), DS=rule == "ds", **config)
     return out
 
@@ -286,7 +303,7 @@ def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.
     """[n]; see :func:`rlmba.reference.scoring.dirichlet_uncertainty`."""
     n, C = alpha.shape
     out = torch.empty(n, dtype=_compute_dtype(alpha.dtype), device=alpha.device)
-    config = _launch_config(n, C, alpha.device, "alpha")
+    config = _launch_config(n, C, alpha.device, out.dtype, "alpha")
     _dirichlet_uncertainty_kernel[_grid(n, config)](alpha, out, n, C, KIND=KIND_CODES[kind], **config)
     return out
 
@@ -298,7 +315,7 @@ def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     params = _params(tuple(weights), tuple(temperatures), dtype, device)
     u_fused = torch.empty(n, dtype=dtype, device=device)
     u_modal = torch.empty(len(zs), n, dtype=dtype, device=device)
-    config = _launch_config(n, C, device, "logits")
+    config = _launch_config(n, C, device, dtype, "logits")
     _efda_scores_kernel[_grid(n, config)](tuple(zs), params, u_fused, u_modal, n, C, M=len(zs),
                                           KIND=KIND_CODES[kind], **config)
     return u_fused, u_modal
@@ -308,7 +325,7 @@ def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tens
     """[3, n] entropy, margin, least confidence; see :func:`rlmba.reference.scoring.uncertainty_scores`."""
     n, C = x.shape
     out = torch.empty(3, n, dtype=_compute_dtype(x.dtype), device=x.device)
-    config = _launch_config(n, C, x.device, "probs")
+    config = _launch_config(n, C, x.device, out.dtype, "probs")
     _uncertainty_scores_kernel[_grid(n, config)](x, out, n, C, FROM_LOGITS=bool(from_logits), **config)
     return out
 
@@ -317,6 +334,6 @@ def bald(probs: torch.Tensor) -> torch.Tensor:
     """[n] mutual information of probs [S, n, C] (rows contiguous, any stride(0))."""
     S, n, C = probs.shape
     out = torch.empty(n, dtype=_compute_dtype(probs.dtype), device=probs.device)
-    config = _launch_config(n, C, probs.device, "probs")
+    config = _launch_config(n, C, probs.device, out.dtype, "probs")
     _bald_kernel[_grid(n, config)](probs, out, S, n, C, probs.stride(0), **config)
     return out

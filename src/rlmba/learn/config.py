@@ -19,9 +19,9 @@ class TrainConfig:
     hidden: int = 128             # encoder width (ours)
     embed_dim: int = 64           # per-modality feature size f_m(x), shared by all modalities (ours)
     dropout: float = 0.1          # encoder dropout; also what MC-dropout strategies sample (ours)
-    epochs: int = 30              # E epochs per round (paper: 15 on pretrained backbones)
+    epochs: int = 40              # E epochs per round (paper: 15 on pretrained backbones)
     batch_size: int = 64
-    lr: float = 1e-3              # AdamW
+    lr: float = 3e-3              # AdamW (ours; EDL heads from scratch on few labels need it)
     weight_decay: float = 1e-2    # AdamW (ours)
     alpha: float = 0.1            # weight of the annealed evidential KL term (METHOD: "alpha")
     anneal_epochs: int = 10       # lambda_t = min(1, epoch / anneal_epochs) (Sensoy et al. 2018)
@@ -77,6 +77,7 @@ class RunConfig:
     budget: int = 20              # b labels per round
     rounds: int = 8               # T selection rounds (T + 1 evaluations)
     device: str = "cpu"
+    threads: int | None = None    # torch.set_num_threads for the run (None: torch's default)
     policy: str | None = None     # a saved policy: skip policy training, evaluate it frozen
     baselines: str | None = None  # baseline curves file for the relative reward
     out: str = "rlmba-results"

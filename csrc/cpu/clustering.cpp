@@ -1,0 +1,239 @@
+// Clustering kernels on the CPU: the nearest-centroid epilogue of a GEMM tile, k-means++ seeding
+// and the per-cluster sums of a Lloyd update.
+//
+// No libtorch: Python (rlmba.backends.cpp.clustering) passes data_ptr()s of validated, contiguous
+// buffers and int64 sizes; every entry point releases the GIL. Every result is independent of the
+// thread count: reductions are split into fixed blocks or by column, never by thread.
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+#include "rlmba/bindings.h"
+#include "rlmba/select.h"
+#ifdef RLMBA_WITH_OPENMP
+#include <omp.h>
+#endif
+
+#define RLMBA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+namespace py = pybind11;
+
+namespace rlmba {
+namespace cpu {
+namespace {  // file-local helpers
+
+int max_threads() {
+#ifdef RLMBA_WITH_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+template <class S, class C> inline C sqdist(const S* row, const C* c, int64_t d) {
+  C acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t j = 0; j < d; ++j) {
+    const C t = C(rlmba::select::load(row[j])) - c[j];
+    acc += t * t;
+  }
+  return acc;
+}
+
+}  // namespace
+
+// ================================================================ nearest centroid (GEMM epilogue)
+// g = x_tile @ centroids^T [m, k] comes from torch's GEMM. Per row: the arg-min of
+// |c_j|^2 - 2 g_ij (|x|^2 is the same for every j; ties -> lowest j), then the distance to that
+// centroid recomputed in the direct form sqrt(sum (x - c)^2): no cancellation, exactly 0 for a
+// row equal to its centroid. Bytes: the tile of g (m * k) and of x, once; centroids stay cached.
+template <class C>
+RLMBA_CLONES void nearest_range(const C* g, const C* xt, const C* cent, const C* cent_sq, int64_t k, int64_t d,
+                                int64_t lo, int64_t hi, C* dist, int64_t* idx) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const C* gi = g + i * k;
+    C m = std::numeric_limits<C>::infinity();
+#pragma omp simd reduction(min : m)
+    for (int64_t j = 0; j < k; ++j) m = std::min(m, cent_sq[j] - C(2) * gi[j]);
+    int64_t j = 0;
+    while (j + 1 < k && cent_sq[j] - C(2) * gi[j] != m) ++j;  // first j reaching the minimum
+    idx[i] = j;
+    dist[i] = std::sqrt(sqdist(xt + i * d, cent + j * d, d));
+  }
+}
+
+template <class C>
+void nearest_centroid(const C* g, const C* xt, const C* cent, const C* cent_sq, int64_t m, int64_t k, int64_t d,
+                      C* dist, int64_t* idx) {
+  const int T = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, m * k / (1 << 15))));
+#pragma omp parallel for num_threads(T) schedule(static)
+  for (int t = 0; t < T; ++t) nearest_range(g, xt, cent, cent_sq, k, d, m * t / T, m * (t + 1) / T, dist, idx);
+}
+
+// ================================================================ k-means++ seeding
+// Arthur & Vassilvitskii (2007) D^2 sampling, with the random numbers drawn by the caller:
+// pick 0 = floor(u[0] * n); pick s >= 1 = the first row whose float64 prefix sum of w (squared
+// distance to the nearest pick) exceeds u[s] * total. The prefix sums have a fixed order, the
+// spec of rlmba.reference.clustering.d2_pick: sequential within blocks of kBlock rows, then the
+// block sums sequentially; so every thread count (and the torch reference) gives the same bits.
+// Each step is one pass over the rows, block by block: w = min(w, |x - c|^2) (direct form,
+// exactly 0 for duplicates of a pick), the nearest pick a, and the block's sum. Rows whose
+// nearest pick a is far from c (Elkan's test on d(a, c)^2 >= 4 w) are not read: on clustered data
+// most rows are skipped after the first few picks. Bytes per step: w and a (12 bytes a row),
+// plus the D * sizeof(storage) row of every row that the test cannot skip.
+constexpr int64_t kBlock = 2048;
+
+template <class S, class C>
+RLMBA_CLONES double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi, const C* c, const C* cc2,
+                                  C margin, int64_t s, C* w, int64_t* a) {
+  double q = 0;
+  for (int64_t i = lo; i < hi; ++i) {
+    C wi = w[i];
+    if (s == 0) {
+      wi = sqdist(x + i * d, c, d);
+      w[i] = wi, a[i] = 0;
+    } else if (!rlmba::select::elkan_skip(cc2[a[i]], wi, margin)) {
+      const C v = sqdist(x + i * d, c, d);
+      if (v < wi) w[i] = wi = v, a[i] = s;  // ties keep the earlier pick: lowest centroid index
+    }
+    q += static_cast<double>(wi);  // sequential within the block
+  }
+  return q;
+}
+
+// The row holding the D^2 sample for target u * total (see rlmba.reference.clustering.d2_pick).
+template <class C>
+int64_t d2_pick(const C* w, const std::vector<double>& block_sum, int64_t n, double u,
+                const std::vector<char>& picked) {
+  const int64_t nb = static_cast<int64_t>(block_sum.size());
+  std::vector<double> ends(nb);
+  double o = 0;
+  for (int64_t b = 0; b < nb; ++b) ends[b] = o = o + block_sum[b];
+  const double total = o;
+  if (!(total > 0)) {  // every row duplicates a pick: the lowest unpicked row
+    int64_t i = 0;
+    while (picked[i]) ++i;
+    return i;
+  }
+  const double target = u * total;
+  const int64_t b = std::upper_bound(ends.begin(), ends.end(), target) - ends.begin();
+  if (b < nb) {
+    const double offset = b == 0 ? 0.0 : ends[b - 1];
+    double q = 0;
+    for (int64_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
+      q += static_cast<double>(w[i]);
+      if (offset + q > target) return i;
+    }
+  }
+  int64_t i = n - 1;  // rounding left no prefix above the target: the last row with w > 0
+  while (i > 0 && !(w[i] > 0)) --i;
+  return i;
+}
+
+template <class S, class C>
+void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int64_t* seeds, C* w, int64_t* a) {
+  const int64_t nb = (n + kBlock - 1) / kBlock;
+  std::vector<double> block_sum(nb);
+  std::vector<char> picked(n, 0);
+  std::vector<C> c(d), cc2(k);
+  // Elkan's test compares computed squared distances: allow for their rounding (about d ulps).
+  const C margin = std::max(C(1e-4), C(8) * C(d) * std::numeric_limits<C>::epsilon());
+  int64_t pick = std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n)));
+  for (int64_t s = 0; s < k; ++s) {
+    seeds[s] = pick;
+    picked[pick] = 1;
+    for (int64_t j = 0; j < d; ++j) c[j] = C(rlmba::select::load(x[pick * d + j]));
+    for (int64_t p = 0; p < s; ++p) cc2[p] = sqdist(x + seeds[p] * d, c.data(), d);
+    const int T = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, n * d / (1 << 16))));
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t b = 0; b < nb; ++b)
+      block_sum[b] = seeding_block(x, d, b * kBlock, std::min(n, (b + 1) * kBlock), c.data(), cc2.data(), margin,
+                                   s, w, a);
+    if (s + 1 < k) pick = d2_pick(w, block_sum, n, u[s + 1], picked);
+  }
+}
+
+// ================================================================ Lloyd update: cluster sums
+// sums[a_i] += x_i (float64), counts[a_i] += 1. Threads split the columns (16 at a time), each
+// adding its columns of every row in row order: the float64 sums have a fixed order whatever the
+// thread count. Bytes: one read of x and a; sums (k * D float64) stay in cache.
+template <class S>
+RLMBA_CLONES void sums_columns(const S* x, int64_t n, int64_t d, const int64_t* a, int64_t j0, int64_t j1,
+                               double* sums) {
+  for (int64_t i = 0; i < n; ++i) {
+    const S* row = x + i * d;
+    double* acc = sums + a[i] * d;
+#pragma omp simd
+    for (int64_t j = j0; j < j1; ++j) acc[j] += static_cast<double>(rlmba::select::load(row[j]));
+  }
+}
+
+template <class S>
+void cluster_sums(const S* x, int64_t n, int64_t d, const int64_t* a, double* sums, int64_t* counts) {
+  constexpr int64_t kCols = 16;
+  const int64_t nc = (d + kCols - 1) / kCols;
+  const int T = static_cast<int>(std::min<int64_t>(max_threads(), nc));
+#pragma omp parallel for num_threads(T) schedule(static)
+  for (int64_t cb = 0; cb < nc; ++cb) sums_columns(x, n, d, a, cb * kCols, std::min(d, (cb + 1) * kCols), sums);
+  for (int64_t i = 0; i < n; ++i) ++counts[a[i]];
+}
+
+}  // namespace cpu
+}  // namespace rlmba
+
+// ================================================================ bindings
+namespace {
+using rlmba::select::BFloat16;
+using rlmba::select::Half16;
+
+template <class T> T* ptr(uintptr_t p) { return reinterpret_cast<T*>(p); }
+
+// Calls fn(S* x, C* tag) with the storage type of `storage` and its compute type.
+template <class Fn> void by_storage(int storage, uintptr_t x, Fn&& fn) {
+  using namespace rlmba::select;
+  switch (storage) {
+    case kFloat32: return fn(ptr<const float>(x), static_cast<float*>(nullptr));
+    case kFloat64: return fn(ptr<const double>(x), static_cast<double*>(nullptr));
+    case kFloat16: return fn(ptr<const Half16>(x), static_cast<float*>(nullptr));
+    case kBFloat16: return fn(ptr<const BFloat16>(x), static_cast<float*>(nullptr));
+  }
+  throw std::invalid_argument("unknown storage code");
+}
+}  // namespace
+
+RLMBA_BINDINGS(cpu_clustering) {
+  m.def("nearest_centroid", [](uintptr_t g, uintptr_t xt, uintptr_t cent, uintptr_t cent_sq, int64_t m_rows,
+                               int64_t k, int64_t d, uintptr_t dist, uintptr_t idx, bool is_double) {
+    py::gil_scoped_release release;
+    if (is_double)
+      rlmba::cpu::nearest_centroid(ptr<const double>(g), ptr<const double>(xt), ptr<const double>(cent),
+                                   ptr<const double>(cent_sq), m_rows, k, d, ptr<double>(dist), ptr<int64_t>(idx));
+    else
+      rlmba::cpu::nearest_centroid(ptr<const float>(g), ptr<const float>(xt), ptr<const float>(cent),
+                                   ptr<const float>(cent_sq), m_rows, k, d, ptr<float>(dist), ptr<int64_t>(idx));
+  }, "Nearest centroid (ties -> lowest index) and its Euclidean distance from a GEMM tile g = x @ C^T.");
+
+  m.def("kmeanspp", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t k, uintptr_t u, uintptr_t seeds,
+                       uintptr_t w, uintptr_t a) {
+    py::gil_scoped_release release;
+    by_storage(storage, x, [&](auto xs, auto* tag) {
+      using C = std::remove_pointer_t<decltype(tag)>;
+      rlmba::cpu::kmeanspp(xs, n, d, k, ptr<const double>(u), ptr<int64_t>(seeds), ptr<C>(w), ptr<int64_t>(a));
+    });
+  }, "k-means++ seeds[k] from the float64 uniforms u[k]; w[n] = squared distance to the nearest seed, "
+     "a[n] = its position in seeds.");
+
+  m.def("cluster_sums", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t a, uintptr_t sums,
+                           uintptr_t counts) {
+    py::gil_scoped_release release;
+    by_storage(storage, x, [&](auto xs, auto*) {
+      rlmba::cpu::cluster_sums(xs, n, d, ptr<const int64_t>(a), ptr<double>(sums), ptr<int64_t>(counts));
+    });
+  }, "Add x's rows into sums[a_i] (float64 [k, D], zeroed by the caller) and count them into counts[k].");
+}

@@ -1,0 +1,719 @@
+// C++/OpenMP CPU kernels of the scoring ops: rlmba::cpu::{fuse_evidence, dirichlet_uncertainty,
+// efda_scores, uncertainty_scores, bald}, float32 and float64, bound as _C.cpu_<op>.
+//
+// Layout ("row lanes"): rows are processed in groups of kRows; within a group the rows are the
+// SIMD lanes and the classes are walked one at a time, so every per-row reduction (S = sum_c
+// alpha_c, max, entropy sums) is a vertical vector add however small C is (C = 10 would fill
+// at most 10 of 16 lanes if the classes were the lanes). The first pass gathers the group's
+// logits (strided by C, all from the same few cache lines) into a [C][kRows] scratch that
+// stays in L1/L2; later passes read the scratch contiguously. Each logit is read from memory
+// once; alpha is never written out. A partial last group repeats its last row in the unused
+// lanes and stores only the valid ones.
+//
+// Threads: OpenMP, each thread one contiguous range of groups (static schedule).
+// ISA: every group loop is compiled three times (baseline x86-64, AVX2+FMA, AVX-512) from the
+// same always-inline body, and the best one the CPU supports runs (__builtin_cpu_supports);
+// never -march=native. RLMBA_CPU_ISA (or the isa= argument) forces baseline / avx2 / avx512,
+// or "rows": the one-row-at-a-time helpers of rlmba/math.h that the CUDA kernels run.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "rlmba/bindings.h"
+#include "rlmba/math.h"
+#ifdef RLMBA_WITH_OPENMP
+#include <omp.h>
+#endif
+
+namespace py = pybind11;
+
+namespace rlmba {
+namespace cpu {
+using namespace rlmba::math;
+
+constexpr int kRows = 32;                       // rows per group = SIMD lanes (x unroll)
+constexpr int64_t kMinParallelWork = 1 << 15;   // elements below which one thread runs
+constexpr int64_t kMaxClasses = (int64_t(1) << 31) / kRows;  // int32 lane offsets row * C
+
+// ---------------------------------------------------------------- ISA selection
+enum class Isa { kBaseline, kAvx2, kAvx512, kRows };
+
+inline const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kRows: return "rows";
+    default: return "baseline";
+  }
+}
+
+inline Isa best_isa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+    return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  return Isa::kBaseline;
+}
+
+// requested: "" (then $RLMBA_CPU_ISA, default "auto"), auto, baseline, avx2, avx512 or rows.
+inline Isa resolve_isa(std::string requested) {
+  std::string source = "isa";
+  if (requested.empty()) {
+    const char* env = std::getenv("RLMBA_CPU_ISA");
+    requested = env && *env ? env : "auto";
+    source = "RLMBA_CPU_ISA";
+  }
+  const Isa best = best_isa();
+  Isa isa;
+  if (requested == "auto") return best;
+  if (requested == "baseline") isa = Isa::kBaseline;
+  else if (requested == "avx2") isa = Isa::kAvx2;
+  else if (requested == "avx512") isa = Isa::kAvx512;
+  else if (requested == "rows") isa = Isa::kRows;
+  else throw py::value_error(source + ": expected auto, baseline, avx2, avx512 or rows, got '" + requested + "'");
+  if (isa != Isa::kRows && static_cast<int>(isa) > static_cast<int>(best))
+    throw py::value_error(source + "=" + requested + ": this CPU supports at most " + isa_name(best));
+  return isa;
+}
+
+#define RLMBA_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define RLMBA_AVX512 \
+  __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,f16c,prefer-vector-width=512")))
+
+template <class T, class J> using GroupFn = void (*)(const J&, int64_t, int64_t, T*);
+
+// name_for<T>(isa): the clone of the group loop name<T>(job, g0, g1, scratch) for this ISA.
+#define RLMBA_ISA_CLONES(name, Job)                                                              \
+  template <class T> void name##_baseline(const Job<T>& j, int64_t g0, int64_t g1, T* s) {        \
+    name<T>(j, g0, g1, s);                                                                        \
+  }                                                                                               \
+  template <class T> RLMBA_AVX2 void name##_avx2(const Job<T>& j, int64_t g0, int64_t g1, T* s) { \
+    name<T>(j, g0, g1, s);                                                                        \
+  }                                                                                               \
+  template <class T> RLMBA_AVX512 void name##_avx512(const Job<T>& j, int64_t g0, int64_t g1,     \
+                                                     T* s) {                                      \
+    name<T>(j, g0, g1, s);                                                                        \
+  }                                                                                               \
+  template <class T> GroupFn<T, Job<T>> name##_for(Isa isa) {                                     \
+    return isa == Isa::kAvx512 ? &name##_avx512<T> : isa == Isa::kAvx2 ? &name##_avx2<T>          \
+                                                                       : &name##_baseline<T>;     \
+  }
+
+// ---------------------------------------------------------------- threading
+// fn(i0, i1, tid) over a static split of [0, count) into one contiguous range per thread.
+template <class Fn> void parallel_ranges(int64_t count, int threads, int64_t work, const Fn& fn) {
+#ifdef RLMBA_WITH_OPENMP
+  const int nt = work < kMinParallelWork ? 1 : static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
+#pragma omp parallel num_threads(nt)
+  {
+    const int64_t tid = omp_get_thread_num(), all = omp_get_num_threads();
+    fn(count * tid / all, count * (tid + 1) / all, static_cast<int>(tid));
+  }
+#else
+  (void)threads, (void)work;
+  fn(int64_t(0), count, 0);
+#endif
+}
+
+// Runs a group loop with per-thread scratch of `per_thread` elements (64-byte aligned).
+template <class T, class J>
+void run_groups(GroupFn<T, J> fn, const J& job, int64_t n, int64_t per_thread, int threads, int64_t work) {
+  const int64_t groups = (n + kRows - 1) / kRows, stride = (per_thread + 15) / 16 * 16;
+  std::vector<T> scratch(static_cast<size_t>(stride * std::max(threads, 1) + 16));
+  T* base = scratch.data() + (16 - (reinterpret_cast<uintptr_t>(scratch.data()) / sizeof(T)) % 16) % 16;
+  parallel_ranges(groups, threads, work, [&](int64_t g0, int64_t g1, int tid) { fn(job, g0, g1, base + tid * stride); });
+}
+
+// Group g covers rows [start, start + kRows) and stores lanes [first, last). The last group is
+// shifted back to end at row n (its first lanes recompute rows of the previous group, bit for
+// bit, and are not stored), so every lane reads a real row; inputs of fewer than kRows rows are
+// padded first (pad_rows).
+struct Lanes {
+  int64_t start;
+  int first, last;
+};
+RLMBA_INLINE Lanes group_lanes(int64_t g, int64_t n) {
+  const int64_t start = std::min(g * kRows, std::max<int64_t>(n, kRows) - kRows);
+  const int64_t end = std::min(g * kRows + kRows, n);
+  return {start, static_cast<int>(g * kRows - start), static_cast<int>(end - start)};
+}
+
+// Copies the n < kRows rows of an [n, C] block into kRows rows, the last row repeated.
+template <class T> void pad_rows(const T* x, int64_t n, int64_t C, T* dst) {
+  for (int64_t r = 0; r < kRows; ++r) std::copy(x + std::min(r, n - 1) * C, x + std::min(r, n - 1) * C + C, dst + r * C);
+}
+
+// dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes (strided loads).
+template <class T, class F>
+RLMBA_INLINE void gather_lanes(const T* __restrict x, int64_t C, T* __restrict dst, const F& f) {
+  for (int64_t c = 0; c < C; ++c) {
+    T* __restrict d = dst + c * kRows;
+#pragma omp simd
+    for (int r = 0; r < kRows; ++r) d[r] = f(x[r * C + c]);
+  }
+}
+
+// ---------------------------------------------------------------- efda_scores
+// Grid: groups of kRows rows. Per group: pass 1 computes e_m = softplus(z_m / T_m) once per
+// logit into E [M][C][kRows] and the row sums; pass 2 reads E to accumulate the per-term
+// variance (or entropy) sums of every modality and of the fused alpha together.
+// Bytes: reads M N C logits once, writes (M + 1) N scores.
+template <class T> struct EfdaJob {
+  const T* const* zs;
+  int64_t M, n, C;
+  const T* w;
+  const T* inv_t;
+  int kind;
+  T* u_fused;  // [n]
+  T* u_modal;  // [M, n]
+};
+
+template <class T, int kKind> RLMBA_INLINE T dirichlet_term(T a, T S) {
+  return kKind == kVariance ? variance_term(a, S) : xlogx(a / S);
+}
+template <class T, int kKind> RLMBA_INLINE T dirichlet_finish(T acc, T S, int64_t C) {
+  return kKind == kVariance ? variance_finish(acc, S, C) : kKind == kVacuity ? static_cast<T>(C) / S : -acc;
+}
+
+// Pass 2 of one group: the sum of terms of every modality (acc [M][kRows]) and of the fused one.
+template <class T, int kKind>
+RLMBA_INLINE void efda_terms(const EfdaJob<T>& j, const T* __restrict E, const T* __restrict S,
+                             const T* __restrict sf, T* __restrict acc, T* __restrict accf) {
+  for (int64_t m = 0; m < j.M * kRows; ++m) acc[m] = 0;
+  for (int r = 0; r < kRows; ++r) accf[r] = 0;
+  for (int64_t c = 0; c < j.C; ++c) {
+    alignas(64) T ef[kRows] = {};
+    for (int64_t m = 0; m < j.M; ++m) {
+      const T* __restrict e = E + (m * j.C + c) * kRows;
+      const T* __restrict s = S + m * kRows;
+      T* __restrict a = acc + m * kRows;
+      const T wm = j.w[m];
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) {
+        a[r] += dirichlet_term<T, kKind>(T(1) + e[r], s[r]);
+        ef[r] += wm * e[r];
+      }
+    }
+#pragma omp simd
+    for (int r = 0; r < kRows; ++r) accf[r] += dirichlet_term<T, kKind>(T(1) + ef[r], sf[r]);
+  }
+}
+
+template <class T> RLMBA_INLINE void softplus_inplace(T* __restrict x, int64_t len) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) x[i] = softplus(x[i]);
+}
+
+template <class T, int kKind>
+RLMBA_INLINE void efda_group(const EfdaJob<T>& j, const Lanes& g, T* scratch) {
+  const int64_t C = j.C, M = j.M;
+  T* E = scratch;                 // [M][C][kRows] evidence
+  T* S = E + M * C * kRows;       // [M][kRows] alpha sums of the modalities
+  T* acc = S + M * kRows;         // [M][kRows] sums of terms
+  alignas(64) T sf[kRows], accf[kRows];
+  for (int r = 0; r < kRows; ++r) sf[r] = static_cast<T>(C);
+  for (int64_t m = 0; m < M; ++m) {
+    const T it = j.inv_t[m], wm = j.w[m];
+    T* Em = E + m * C * kRows;
+    gather_lanes(j.zs[m] + g.start * C, C, Em, [it](T z) { return z * it; });
+    softplus_inplace(Em, C * kRows);
+    alignas(64) T es[kRows] = {};
+    for (int64_t c = 0; c < C; ++c) {
+      const T* __restrict e = Em + c * kRows;
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) es[r] += e[r];
+    }
+#pragma omp simd
+    for (int r = 0; r < kRows; ++r) {
+      S[m * kRows + r] = static_cast<T>(C) + es[r];
+      sf[r] += wm * es[r];  // S_f = C + sum_m w_m sum_c e_m,c
+    }
+  }
+  if (kKind != kVacuity) efda_terms<T, kKind>(j, E, S, sf, acc, accf);
+  for (int r = g.first; r < g.last; ++r) j.u_fused[g.start + r] = dirichlet_finish<T, kKind>(accf[r], sf[r], C);
+  for (int64_t m = 0; m < M; ++m)
+    for (int r = g.first; r < g.last; ++r)
+      j.u_modal[m * j.n + g.start + r] = dirichlet_finish<T, kKind>(acc[m * kRows + r], S[m * kRows + r], C);
+}
+
+template <class T>
+RLMBA_INLINE void efda_groups(const EfdaJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
+  for (int64_t g = g0; g < g1; ++g) {
+    const Lanes lanes = group_lanes(g, j.n);
+    if (j.kind == kVariance) efda_group<T, kVariance>(j, lanes, scratch);
+    else if (j.kind == kVacuity) efda_group<T, kVacuity>(j, lanes, scratch);
+    else efda_group<T, kEntropy>(j, lanes, scratch);
+  }
+}
+RLMBA_ISA_CLONES(efda_groups, EfdaJob)
+
+template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
+  const int64_t work = j.M * j.n * j.C;
+  if (isa == Isa::kRows) {
+    parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        j.u_fused[i] = dirichlet_row<T>(FusedAlpha<T>{j.zs, i * j.C, j.M, j.w, j.inv_t}, j.C, j.kind);
+        for (int64_t m = 0; m < j.M; ++m)
+          j.u_modal[m * j.n + i] = dirichlet_row<T>(ModalAlpha<T>{j.zs[m] + i * j.C, j.inv_t[m]}, j.C, j.kind);
+      }
+    });
+    return;
+  }
+  std::vector<T> pad;
+  std::vector<const T*> padded;
+  EfdaJob<T> jp = j;
+  if (j.n < kRows) {  // tiny pools: kRows padded rows per modality
+    pad.resize(j.M * kRows * j.C);
+    for (int64_t m = 0; m < j.M; ++m) {
+      pad_rows(j.zs[m], j.n, j.C, pad.data() + m * kRows * j.C);
+      padded.push_back(pad.data() + m * kRows * j.C);
+    }
+    jp.zs = padded.data();
+  }
+  run_groups<T>(efda_groups_for<T>(isa), jp, j.n, (j.M * j.C + 2 * j.M) * kRows, threads, work);
+}
+
+// ---------------------------------------------------------------- dirichlet_uncertainty
+// Grid: groups of kRows rows; pass 1 gathers alpha [C][kRows] and S, pass 2 sums the terms.
+// Bytes: reads N C alpha, writes N.
+template <class T> struct DirichletJob {
+  const T* alpha;
+  int64_t n, C;
+  int kind;
+  T* out;
+};
+
+template <class T, int kKind>
+RLMBA_INLINE void dirichlet_group(const DirichletJob<T>& j, const Lanes& g, T* __restrict A) {
+  alignas(64) T S[kRows] = {}, acc[kRows] = {};
+  gather_lanes(j.alpha + g.start * j.C, j.C, A, [](T a) { return a; });
+  for (int64_t c = 0; c < j.C; ++c) {
+#pragma omp simd
+    for (int r = 0; r < kRows; ++r) S[r] += A[c * kRows + r];
+  }
+  if (kKind != kVacuity)
+    for (int64_t c = 0; c < j.C; ++c) {
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) acc[r] += dirichlet_term<T, kKind>(A[c * kRows + r], S[r]);
+    }
+  for (int r = g.first; r < g.last; ++r) j.out[g.start + r] = dirichlet_finish<T, kKind>(acc[r], S[r], j.C);
+}
+
+template <class T>
+RLMBA_INLINE void dirichlet_groups(const DirichletJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
+  for (int64_t g = g0; g < g1; ++g) {
+    const Lanes lanes = group_lanes(g, j.n);
+    if (j.kind == kVariance) dirichlet_group<T, kVariance>(j, lanes, scratch);
+    else if (j.kind == kVacuity) dirichlet_group<T, kVacuity>(j, lanes, scratch);
+    else dirichlet_group<T, kEntropy>(j, lanes, scratch);
+  }
+}
+RLMBA_ISA_CLONES(dirichlet_groups, DirichletJob)
+
+template <class T> void dirichlet_uncertainty(const DirichletJob<T>& j, Isa isa, int threads) {
+  if (isa == Isa::kRows) {
+    parallel_ranges(j.n, threads, j.n * j.C, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) j.out[i] = dirichlet_row<T>(RowAlpha<T>{j.alpha + i * j.C}, j.C, j.kind);
+    });
+    return;
+  }
+  std::vector<T> pad;
+  DirichletJob<T> jp = j;
+  if (j.n < kRows) {
+    pad.resize(kRows * j.C);
+    pad_rows(j.alpha, j.n, j.C, pad.data());
+    jp.alpha = pad.data();
+  }
+  run_groups<T>(dirichlet_groups_for<T>(isa), jp, j.n, j.C * kRows, threads, j.n * j.C);
+}
+
+// ---------------------------------------------------------------- uncertainty_scores
+// Grid: groups of kRows rows. Logits: pass 1 gathers x [C][kRows] and the top two, pass 2
+// exponentiates once per logit (see logit_scores_finish in math.h). Probabilities: one pass.
+// Bytes: reads N C, writes 3 N.
+template <class T> struct ClassJob {
+  const T* x;
+  int64_t n, C;
+  bool from_logits;
+  T* out;  // [3, n]
+};
+
+template <class T>
+RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restrict X) {
+  alignas(64) T m1[kRows], m2[kRows], k[kRows] = {}, rest[kRows] = {}, h[kRows] = {}, nan[kRows] = {};
+  alignas(64) T o0[kRows], o1[kRows], o2[kRows];
+  gather_lanes(j.x + g.start * j.C, j.C, X, [](T v) { return v; });
+  for (int r = 0; r < kRows; ++r) m1[r] = m2[r] = -infinity<T>();
+  for (int64_t c = 0; c < j.C; ++c) {
+    const T* __restrict x = X + c * kRows;
+    if (j.from_logits) {
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) top2_step(x[r], m1[r], m2[r]);
+    } else {
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) {
+        top2_step(x[r], m1[r], m2[r]);
+        h[r] += xlogx(x[r]);
+        nan[r] = select(x[r] != x[r], x[r], nan[r]);
+      }
+    }
+  }
+  if (j.from_logits) {
+    for (int64_t c = 0; c < j.C; ++c) {
+      const T* __restrict x = X + c * kRows;
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) {
+        const T d = x[r] - m1[r], ed = exp(d);
+        k[r] += select(d == T(0), T(1), T(0));
+        rest[r] += select(d == T(0), T(0), ed);
+        h[r] += select(ed > T(0), ed * d, T(0));
+      }
+    }
+#pragma omp simd
+    for (int r = 0; r < kRows; ++r) {
+      const Scores3<T> sc = logit_scores_finish(k[r], rest[r], h[r], m1[r], m2[r]);
+      o0[r] = sc.entropy, o1[r] = sc.margin, o2[r] = sc.least_confidence;
+    }
+  } else {
+#pragma omp simd
+    for (int r = 0; r < kRows; ++r) {
+      o0[r] = -h[r];
+      o1[r] = (m1[r] - m2[r]) + nan[r];
+      o2[r] = (T(1) - m1[r]) + nan[r];
+    }
+  }
+  for (int r = g.first; r < g.last; ++r) {
+    j.out[g.start + r] = o0[r];
+    j.out[j.n + g.start + r] = o1[r];
+    j.out[2 * j.n + g.start + r] = o2[r];
+  }
+}
+
+template <class T>
+RLMBA_INLINE void class_groups(const ClassJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
+  for (int64_t g = g0; g < g1; ++g) class_group<T>(j, group_lanes(g, j.n), scratch);
+}
+RLMBA_ISA_CLONES(class_groups, ClassJob)
+
+template <class T> void uncertainty_scores(const ClassJob<T>& j, Isa isa, int threads) {
+  if (isa == Isa::kRows) {
+    parallel_ranges(j.n, threads, j.n * j.C, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const Scores3<T> sc = j.from_logits ? logit_scores_row(j.x + i * j.C, j.C) : prob_scores_row(j.x + i * j.C, j.C);
+        j.out[i] = sc.entropy, j.out[j.n + i] = sc.margin, j.out[2 * j.n + i] = sc.least_confidence;
+      }
+    });
+    return;
+  }
+  std::vector<T> pad;
+  ClassJob<T> jp = j;
+  if (j.n < kRows) {
+    pad.resize(kRows * j.C);
+    pad_rows(j.x, j.n, j.C, pad.data());
+    jp.x = pad.data();
+  }
+  run_groups<T>(class_groups_for<T>(isa), jp, j.n, j.C * kRows, threads, j.n * j.C);
+}
+
+// ---------------------------------------------------------------- bald
+// Grid: groups of kRows rows. Pass 1 sums the S samples per class into mean [C][kRows]; pass 2
+// accumulates p log(p / mean) (math.h kl_term). Bytes: reads S N C twice (the second time
+// from cache for moderate S C), writes N.
+template <class T> struct BaldJob {
+  const T* p;
+  int64_t S, n, C, stride_s;
+  T* out;
+};
+
+template <class T>
+RLMBA_INLINE void bald_groups(const BaldJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
+  const int64_t C = j.C;
+  T* __restrict mean = scratch;          // [C][kRows]
+  T* __restrict P = scratch + C * kRows;  // [C][kRows] one sample of the group
+  for (int64_t g = g0; g < g1; ++g) {
+    const Lanes lanes = group_lanes(g, j.n);
+    alignas(64) T acc[kRows] = {};
+    for (int64_t i = 0; i < C * kRows; ++i) mean[i] = 0;
+    for (int64_t s = 0; s < j.S; ++s) {
+      gather_lanes(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
+#pragma omp simd
+      for (int64_t i = 0; i < C * kRows; ++i) mean[i] += P[i];
+    }
+#pragma omp simd
+    for (int64_t i = 0; i < C * kRows; ++i) mean[i] = mean[i] / static_cast<T>(j.S);
+    for (int64_t s = 0; s < j.S; ++s) {
+      gather_lanes(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
+      for (int64_t c = 0; c < C; ++c) {
+#pragma omp simd
+        for (int r = 0; r < kRows; ++r) acc[r] += kl_term(P[c * kRows + r], mean[c * kRows + r]);
+      }
+    }
+    for (int r = lanes.first; r < lanes.last; ++r) j.out[lanes.start + r] = acc[r] / static_cast<T>(j.S);
+  }
+}
+RLMBA_ISA_CLONES(bald_groups, BaldJob)
+
+template <class T> void bald(const BaldJob<T>& j, Isa isa, int threads) {
+  const int64_t work = j.S * j.n * j.C;
+  if (isa == Isa::kRows) {
+    parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) j.out[i] = bald_row(j.p + i * j.C, j.S, j.stride_s, j.C);
+    });
+    return;
+  }
+  std::vector<T> pad;
+  BaldJob<T> jp = j;
+  if (j.n < kRows) {
+    pad.resize(j.S * kRows * j.C);
+    for (int64_t s = 0; s < j.S; ++s) pad_rows(j.p + s * j.stride_s, j.n, j.C, pad.data() + s * kRows * j.C);
+    jp.p = pad.data(), jp.stride_s = kRows * j.C;
+  }
+  run_groups<T>(bald_groups_for<T>(isa), jp, j.n, 2 * j.C * kRows, threads, work);
+}
+
+// ---------------------------------------------------------------- fuse_evidence
+// weighted: elementwise over the flat N C elements in tiles (no row structure needed);
+// ds: tiles of whole rows, closed form per element (math.h fuse_ds_row), then a per-row NaN
+// fill when a row holds non-finite evidence. Bytes: reads M N C, writes N C.
+constexpr int64_t kTile = 2048;
+
+template <class T> struct FuseJob {
+  const T* const* zs;
+  int64_t M, n, C;
+  const T* w;  // weighted rule; nullptr for ds
+  const T* inv_t;
+  T* out;
+};
+
+template <class T>
+RLMBA_INLINE void fuse_tiles(const FuseJob<T>& j, int64_t t0, int64_t t1, T*) {
+  const int64_t rows_per_tile = std::max<int64_t>(1, kTile / j.C), total = j.n * j.C;
+  const T inv_c = T(1) / static_cast<T>(j.C);
+  for (int64_t t = t0; t < t1; ++t) {
+    // weighted: tile = kTile elements; ds: tile = whole rows, so the NaN fill is per tile
+    const int64_t i0 = j.w ? t * kTile : t * rows_per_tile * j.C;
+    const int64_t i1 = std::min(total, j.w ? i0 + kTile : i0 + rows_per_tile * j.C);
+    T* __restrict out = j.out + i0;
+    const int64_t len = i1 - i0;
+    for (int64_t i = 0; i < len; ++i) out[i] = 0;
+    for (int64_t m = 0; m < j.M; ++m) {
+      const T* __restrict z = j.zs[m] + i0;
+      const T it = j.inv_t[m], wm = j.w ? j.w[m] : T(0);
+      if (j.w) {
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) out[i] += wm * softplus(z[i] * it);
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) out[i] = ds_step(out[i], softplus(z[i] * it), inv_c);
+      }
+    }
+    T bad = 0;
+    if (j.w) {
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) out[i] = T(1) + out[i];
+    } else {
+#pragma omp simd reduction(+ : bad)
+      for (int64_t i = 0; i < len; ++i) {
+        bad += out[i] * T(0);  // NaN iff some evidence of the tile was inf or NaN
+        out[i] = T(1) + out[i];
+      }
+    }
+    if (j.M > 1 && bad != bad)  // rare: redo the tile row by row, as the literal TMC rule
+      for (int64_t r = i0 / j.C; r < i1 / j.C; ++r) fuse_ds_row(j.zs, r * j.C, j.M, j.C, j.inv_t, j.out + r * j.C);
+  }
+}
+RLMBA_ISA_CLONES(fuse_tiles, FuseJob)
+
+template <class T> void fuse_evidence(const FuseJob<T>& j, Isa isa, int threads) {
+  const int64_t work = j.M * j.n * j.C;
+  if (isa == Isa::kRows) {
+    parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        if (!j.w) { fuse_ds_row(j.zs, i * j.C, j.M, j.C, j.inv_t, j.out + i * j.C); continue; }
+        const FusedAlpha<T> alpha{j.zs, i * j.C, j.M, j.w, j.inv_t};
+        for (int64_t c = 0; c < j.C; ++c) j.out[i * j.C + c] = alpha(c);
+      }
+    });
+    return;
+  }
+  const int64_t rows_per_tile = std::max<int64_t>(1, kTile / j.C);
+  const int64_t tiles = j.w ? (j.n * j.C + kTile - 1) / kTile : (j.n + rows_per_tile - 1) / rows_per_tile;
+  GroupFn<T, FuseJob<T>> fn = fuse_tiles_for<T>(isa);
+  parallel_ranges(tiles, threads, work, [&](int64_t t0, int64_t t1, int) { fn(j, t0, t1, nullptr); });
+}
+
+// ---------------------------------------------------------------- math probe (for tests)
+template <class T> struct ProbeJob {
+  const T* x;
+  T* y;
+  int fn;  // 0 exp, 1 log, 2 log1p, 3 softplus
+};
+
+template <class T>
+RLMBA_INLINE void probe_range(const ProbeJob<T>& j, int64_t i0, int64_t i1, T*) {
+  const T* __restrict x = j.x;
+  T* __restrict y = j.y;
+  switch (j.fn) {
+    case 0:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) y[i] = exp(x[i]);
+      break;
+    case 1:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) y[i] = log(x[i]);
+      break;
+    case 2:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) y[i] = log1p(x[i]);
+      break;
+    default:
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) y[i] = softplus(x[i]);
+  }
+}
+RLMBA_ISA_CLONES(probe_range, ProbeJob)
+
+}  // namespace cpu
+}  // namespace rlmba
+
+// ---------------------------------------------------------------- bindings
+namespace {
+using rlmba::cpu::Isa;
+
+template <class T> const T* cptr(uintptr_t p) { return reinterpret_cast<const T*>(p); }
+template <class T> T* mptr(uintptr_t p) { return reinterpret_cast<T*>(p); }
+
+void check_sizes(int64_t n, int64_t C) {
+  if (n < 0) throw py::value_error("n: must be >= 0, got " + std::to_string(n));
+  if (C < 1 || C > rlmba::cpu::kMaxClasses)
+    throw py::value_error("C: must be in [1, " + std::to_string(rlmba::cpu::kMaxClasses) + "], got " + std::to_string(C));
+}
+
+int kind_code(const std::string& kind) {
+  if (kind == "variance") return rlmba::math::kVariance;
+  if (kind == "vacuity") return rlmba::math::kVacuity;
+  if (kind == "entropy") return rlmba::math::kEntropy;
+  throw py::value_error("kind: expected variance, vacuity or entropy, got '" + kind + "'");
+}
+
+// Per-modality parameters in the compute type: weights (may be empty) and 1 / temperature.
+template <class T> struct Modalities {
+  std::vector<const T*> zs;
+  std::vector<T> w, inv_t;
+  Modalities(const std::vector<uintptr_t>& ptrs, const std::vector<double>& weights, const std::vector<double>& temps) {
+    if (ptrs.empty()) throw py::value_error("zs: no modalities (M = 0)");
+    if (temps.size() != ptrs.size()) throw py::value_error("temperatures: expected one per modality");
+    if (!weights.empty() && weights.size() != ptrs.size()) throw py::value_error("weights: expected one per modality");
+    for (uintptr_t p : ptrs) zs.push_back(cptr<T>(p));
+    for (double v : weights) w.push_back(static_cast<T>(v));
+    for (double t : temps) inv_t.push_back(static_cast<T>(1.0 / t));
+  }
+};
+
+template <class T>
+void efda(const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
+          const std::vector<double>& t, int kind, uintptr_t uf, uintptr_t um, int threads, Isa isa) {
+  if (w.size() != zs.size()) throw py::value_error("weights: expected one per modality");
+  Modalities<T> mod(zs, w, t);
+  py::gil_scoped_release release;
+  rlmba::cpu::efda_scores<T>({mod.zs.data(), static_cast<int64_t>(zs.size()), n, C, mod.w.data(), mod.inv_t.data(),
+                              kind, mptr<T>(uf), mptr<T>(um)}, isa, threads);
+}
+
+template <class T>
+void fuse(const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
+          const std::vector<double>& t, uintptr_t out, int threads, Isa isa) {
+  Modalities<T> mod(zs, w, t);
+  py::gil_scoped_release release;
+  rlmba::cpu::fuse_evidence<T>({mod.zs.data(), static_cast<int64_t>(zs.size()), n, C,
+                                w.empty() ? nullptr : mod.w.data(), mod.inv_t.data(), mptr<T>(out)}, isa, threads);
+}
+}  // namespace
+
+RLMBA_BINDINGS(cpu_scoring) {
+  using namespace rlmba::cpu;
+  m.def("cpu_isa", [](const std::string& isa) { return std::string(isa_name(resolve_isa(isa))); }, py::arg("isa") = "",
+        "The kernel path the CPU scoring ops take: isa='' reads $RLMBA_CPU_ISA (default auto).");
+  m.def("cpu_efda_scores",
+        [](const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
+           const std::vector<double>& t, const std::string& kind, uintptr_t u_fused, uintptr_t u_modal, bool f64,
+           int threads, const std::string& isa) {
+          check_sizes(n, C);
+          const int k = kind_code(kind);
+          const Isa path = resolve_isa(isa);
+          if (f64) efda<double>(zs, n, C, w, t, k, u_fused, u_modal, threads, path);
+          else efda<float>(zs, n, C, w, t, k, u_fused, u_modal, threads, path);
+        },
+        py::arg("zs"), py::arg("n"), py::arg("C"), py::arg("weights"), py::arg("temperatures"), py::arg("kind"),
+        py::arg("u_fused"), py::arg("u_modal"), py::arg("f64"), py::arg("threads"), py::arg("isa") = "",
+        "EFDA scores of M row-contiguous [n, C] logit buffers into u_fused [n] and u_modal [M, n].");
+  m.def("cpu_fuse_evidence",
+        [](const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
+           const std::vector<double>& t, const std::string& rule, uintptr_t out, bool f64, int threads,
+           const std::string& isa) {
+          check_sizes(n, C);
+          if (rule != "weighted" && rule != "ds") throw py::value_error("rule: expected weighted or ds, got '" + rule + "'");
+          if ((rule == "ds") != w.empty()) throw py::value_error("weights: required by 'weighted', empty for 'ds'");
+          const Isa path = resolve_isa(isa);
+          if (f64) fuse<double>(zs, n, C, w, t, out, threads, path);
+          else fuse<float>(zs, n, C, w, t, out, threads, path);
+        },
+        py::arg("zs"), py::arg("n"), py::arg("C"), py::arg("weights"), py::arg("temperatures"), py::arg("rule"),
+        py::arg("out"), py::arg("f64"), py::arg("threads"), py::arg("isa") = "",
+        "Fused Dirichlet parameters [n, C] of M logit buffers (weights empty for the ds rule).");
+  m.def("cpu_dirichlet_uncertainty",
+        [](uintptr_t alpha, int64_t n, int64_t C, const std::string& kind, uintptr_t out, bool f64, int threads,
+           const std::string& isa) {
+          check_sizes(n, C);
+          const int k = kind_code(kind);
+          const Isa path = resolve_isa(isa);
+          py::gil_scoped_release release;
+          if (f64) dirichlet_uncertainty<double>({cptr<double>(alpha), n, C, k, mptr<double>(out)}, path, threads);
+          else dirichlet_uncertainty<float>({cptr<float>(alpha), n, C, k, mptr<float>(out)}, path, threads);
+        },
+        py::arg("alpha"), py::arg("n"), py::arg("C"), py::arg("kind"), py::arg("out"), py::arg("f64"),
+        py::arg("threads"), py::arg("isa") = "", "Dirichlet uncertainty [n] of row-contiguous alpha [n, C].");
+  m.def("cpu_uncertainty_scores",
+        [](uintptr_t x, int64_t n, int64_t C, bool from_logits, uintptr_t out, bool f64, int threads,
+           const std::string& isa) {
+          check_sizes(n, C);
+          const Isa path = resolve_isa(isa);
+          py::gil_scoped_release release;
+          if (f64) uncertainty_scores<double>({cptr<double>(x), n, C, from_logits, mptr<double>(out)}, path, threads);
+          else uncertainty_scores<float>({cptr<float>(x), n, C, from_logits, mptr<float>(out)}, path, threads);
+        },
+        py::arg("x"), py::arg("n"), py::arg("C"), py::arg("from_logits"), py::arg("out"), py::arg("f64"),
+        py::arg("threads"), py::arg("isa") = "", "Entropy, margin, least confidence [3, n] of rows x [n, C].");
+  m.def("cpu_bald",
+        [](uintptr_t p, int64_t S, int64_t n, int64_t C, int64_t stride_s, uintptr_t out, bool f64, int threads,
+           const std::string& isa) {
+          check_sizes(n, C);
+          if (S < 1) throw py::value_error("S: no MC samples");
+          if (stride_s < n * C && S > 1) throw py::value_error("stride_s: samples overlap (stride_s < n * C)");
+          const Isa path = resolve_isa(isa);
+          py::gil_scoped_release release;
+          if (f64) bald<double>({cptr<double>(p), S, n, C, stride_s, mptr<double>(out)}, path, threads);
+          else bald<float>({cptr<float>(p), S, n, C, stride_s, mptr<float>(out)}, path, threads);
+        },
+        py::arg("probs"), py::arg("S"), py::arg("n"), py::arg("C"), py::arg("stride_s"), py::arg("out"),
+        py::arg("f64"), py::arg("threads"), py::arg("isa") = "",
+        "BALD mutual information [n] of probs [S, n, C] (rows contiguous, sample stride stride_s).");
+  m.def("math_probe",
+        [](const std::string& fn, uintptr_t x, uintptr_t y, int64_t n, const std::string& isa) {
+          const int code = fn == "exp" ? 0 : fn == "log" ? 1 : fn == "log1p" ? 2 : fn == "softplus" ? 3 : -1;
+          if (code < 0) throw py::value_error("fn: expected exp, log, log1p or softplus, got '" + fn + "'");
+          if (n < 0) throw py::value_error("n: must be >= 0");
+          Isa path = resolve_isa(isa);
+          path = path == Isa::kRows ? Isa::kBaseline : path;
+          py::gil_scoped_release release;
+          probe_range_for<float>(path)({cptr<float>(x), mptr<float>(y), code}, 0, n, nullptr);
+        },
+        py::arg("fn"), py::arg("x"), py::arg("y"), py::arg("n"), py::arg("isa") = "",
+        "y[i] = fn(x[i]) over float32 buffers with the vectorised math of rlmba/math.h (for tests).");
+}

@@ -1,0 +1,268 @@
+// k-means++ seeding on factored gradient embeddings (BADGE, BMMAL), C++/OpenMP CPU backend.
+//
+// Contract: src/rlmba/ops/seeding.py; spec: src/rlmba/reference/seeding.py; per-element math:
+// rlmba/seeding.h. One call runs the whole selection: prepare (y, a, r per point), first pick,
+// then b - 1 steps of [update D with the newest pick + block sums] -> [serial D^2 pick].
+//
+// Parallel mapping: OpenMP threads take fixed blocks of kBlock = 2048 points (dynamic schedule);
+// each block's D sum is sequential inside the block, so results do not depend on the thread count.
+// Pools of one block run serially (a parallel region costs more than the work there).
+// Bytes per step: every point not skipped by the norm bound reads its probs row (C * sizeof(T)) and
+// feature rows (sum_m h_m * sizeof(T)) plus y, a, r, D (32 B); the newest pick's rows stay in cache.
+// N = 1e5, C = 10, h = 64, float32: at most ~33 MB per step, about the L3 size of a desktop CPU.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "rlmba/bindings.h"
+#include "rlmba/seeding.h"
+
+namespace py = pybind11;
+
+namespace rlmba {
+namespace cpu {
+namespace {
+
+using seeding::kBlock;
+
+// The bodies of the ISA clones below must be compiled inside each clone, not called from it.
+#define RLMBA_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// The pool: probs [N, C], M feature matrices [N, h_m], scales [N or 1, M] (row stride 0 = global).
+template <class T>
+struct Pool {
+  const T* p;
+  int64_t N, C, M;
+  std::vector<const T*> h;
+  std::vector<int64_t> dim;
+  const double* s;
+  int64_t s_stride;
+
+  const T* prow(int64_t i) const { return p + i * C; }
+  const T* hrow(int64_t m, int64_t i) const { return h[m] + i * dim[m]; }
+  double scale(int64_t i, int64_t m) const { return s[i * s_stride + m]; }
+};
+
+// Per-point state, float64: a = |g|^2, r = |g|, D = squared distance to the nearest pick.
+struct State {
+  std::vector<int64_t> y;
+  std::vector<double> a, r, D, block_sum;
+  std::vector<uint8_t> picked;
+  explicit State(int64_t N)
+      : y(N), a(N), r(N), D(N), block_sum((N + kBlock - 1) / kBlock), picked(N, 0) {}
+};
+
+template <class T>
+inline double cross_h(const Pool<T>& P, int64_t i, int64_t c) {
+  double s = 0.0;
+  for (int64_t m = 0; m < P.M; ++m)
+    s += (P.scale(i, m) * P.scale(c, m)) * seeding::dot64(P.hrow(m, i), P.hrow(m, c), P.dim[m]);
+  return s;
+}
+
+template <class T>
+void prepare(const Pool<T>& P, State& S) {
+#pragma omp parallel for schedule(static) if (P.N > kBlock)
+  for (int64_t i = 0; i < P.N; ++i) {
+    int64_t y = seeding::argmax_class(P.prow(i), P.C);
+    S.y[i] = y;
+    // A duplicate of a pick gets d ~ 1e-16 (a_i + a_c) (ISA clones may contract to FMA
+    // differently from this loop): far below kDuplicateRtol, so it becomes exactly 0.
+    S.a[i] = seeding::q_dot(P.prow(i), y, P.prow(i), y, P.C) * cross_h(P, i, i);
+    S.r[i] = std::sqrt(S.a[i]);
+    S.D[i] = std::numeric_limits<double>::infinity();
+  }
+}
+
+// The newest pick c, unpacked once per step: q_c in float64 and its feature rows.
+template <class T>
+struct Centre {
+  int64_t c;
+  double a, r;
+  std::vector<double> q;
+  std::vector<const T*> h;
+  Centre(const Pool<T>& P, const State& S, int64_t c_) : c(c_), a(S.a[c_]), r(S.r[c_]), q(P.C) {
+    for (int64_t k = 0; k < P.C; ++k) q[k] = double(P.prow(c)[k]) - (k == S.y[c] ? 1.0 : 0.0);
+    for (int64_t m = 0; m < P.M; ++m) h.push_back(P.hrow(m, c));
+  }
+};
+
+// L rows at once (L independent FMA chains hide their latency); row j's arithmetic is exactly
+// that of seeding::dot64 / q_dot on its own, so a point's d does not depend on its group.
+template <int L, class T>
+RLMBA_ALWAYS_INLINE void dots(const Pool<T>& P, const State& S, const Centre<T>& ce, const int64_t* ii, double* d) {
+  double qd[L], hd[L];
+  for (int j = 0; j < L; ++j) qd[j] = hd[j] = 0.0;
+  const T* prow[L];
+  for (int j = 0; j < L; ++j) prow[j] = P.prow(ii[j]);
+  for (int64_t k = 0; k < P.C; ++k)
+    for (int j = 0; j < L; ++j)
+      qd[j] += (double(prow[j][k]) - (k == S.y[ii[j]] ? 1.0 : 0.0)) * ce.q[k];
+  for (int64_t m = 0; m < P.M; ++m) {
+    const T* y = ce.h[m];
+    const T* x[L];
+    double acc[L][8];
+    for (int j = 0; j < L; ++j) {
+      x[j] = P.hrow(m, ii[j]);
+      for (int l = 0; l < 8; ++l) acc[j][l] = 0.0;
+    }
+    const int64_t n = P.dim[m];
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+      for (int j = 0; j < L; ++j)
+        for (int l = 0; l < 8; ++l) acc[j][l] += double(x[j][k + l]) * double(y[k + l]);
+    for (int j = 0; j < L; ++j) {
+      const double* a = acc[j];
+      double s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+      for (int64_t t = k; t < n; ++t) s += double(x[j][t]) * double(y[t]);
+      hd[j] += (P.scale(ii[j], m) * P.scale(ce.c, m)) * s;
+    }
+  }
+  for (int j = 0; j < L; ++j) d[j] = seeding::grad_dist2(S.a[ii[j]], ce.a, qd[j], hd[j]);
+}
+
+// D_i <- min(D_i, d(i, c)) for i in [i0, i1); returns the block's sequential D sum.
+template <class T>
+RLMBA_ALWAYS_INLINE double update_block(const Pool<T>& P, State& S, const Centre<T>& ce, int64_t i0, int64_t i1) {
+  int64_t todo[kBlock];  // points the norm bound cannot rule out
+  int64_t n = 0;
+  for (int64_t i = i0; i < i1; ++i)
+    if (!seeding::cannot_improve(S.D[i], S.r[i], ce.r)) todo[n++] = i;
+  constexpr int L = 4;
+  double d[L];
+  int64_t j = 0;
+  for (; j + L <= n; j += L) {
+    dots<L>(P, S, ce, todo + j, d);
+    for (int l = 0; l < L; ++l) S.D[todo[j + l]] = std::min(S.D[todo[j + l]], d[l]);
+  }
+  for (; j < n; ++j) {
+    dots<1>(P, S, ce, todo + j, d);
+    S.D[todo[j]] = std::min(S.D[todo[j]], d[0]);
+  }
+  double sum = 0.0;
+  for (int64_t i = i0; i < i1; ++i) sum += S.D[i];
+  return sum;
+}
+
+// The hot loop, cloned per ISA (AVX2+FMA, baseline) with runtime dispatch; never -march=native.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+double update_block_f32(const Pool<float>& P, State& S, const Centre<float>& ce, int64_t i0, int64_t i1) {
+  return update_block(P, S, ce, i0, i1);
+}
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+double update_block_f64(const Pool<double>& P, State& S, const Centre<double>& ce, int64_t i0, int64_t i1) {
+  return update_block(P, S, ce, i0, i1);
+}
+inline double update_dispatch(const Pool<float>& P, State& S, const Centre<float>& ce, int64_t i0, int64_t i1) {
+  return update_block_f32(P, S, ce, i0, i1);
+}
+inline double update_dispatch(const Pool<double>& P, State& S, const Centre<double>& ce, int64_t i0, int64_t i1) {
+  return update_block_f64(P, S, ce, i0, i1);
+}
+
+template <class T>
+void update(const Pool<T>& P, State& S, int64_t c) {
+  const int64_t nb = static_cast<int64_t>(S.block_sum.size());
+  const Centre<T> ce(P, S, c);
+#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
+  for (int64_t k = 0; k < nb; ++k)
+    S.block_sum[k] = update_dispatch(P, S, ce, k * kBlock, std::min(P.N, (k + 1) * kBlock));
+}
+
+// argmax a, ties -> lowest index: per-block first maxima, combined in block order.
+int64_t first_pick(const State& S, int64_t N) {
+  const int64_t nb = static_cast<int64_t>(S.block_sum.size());
+  std::vector<int64_t> best(nb);
+#pragma omp parallel for schedule(static) if (nb > 1)
+  for (int64_t k = 0; k < nb; ++k) {
+    int64_t j = k * kBlock;
+    for (int64_t i = j + 1; i < std::min(N, (k + 1) * kBlock); ++i)
+      if (S.a[i] > S.a[j]) j = i;
+    best[k] = j;
+  }
+  int64_t j = best[0];
+  for (int64_t k = 1; k < nb; ++k)
+    if (S.a[best[k]] > S.a[j]) j = best[k];
+  return j;
+}
+
+// One D^2 step from the block sums: first i with prefix > u * total (rule 3 of the contract).
+int64_t d2_pick(const State& S, int64_t N, double u) {
+  const int64_t nb = static_cast<int64_t>(S.block_sum.size());
+  double total = 0.0;
+  for (int64_t k = 0; k < nb; ++k) total += S.block_sum[k];
+  if (!(total > 0.0)) {  // only duplicates of picks remain: lowest-index unpicked point
+    for (int64_t i = 0; i < N; ++i)
+      if (!S.picked[i]) return i;
+    throw std::logic_error("seeding: no unpicked point left");
+  }
+  const double target = u * total;
+  double offset = 0.0;
+  for (int64_t k = 0; k < nb; ++k) {
+    if (offset + S.block_sum[k] > target) {
+      int64_t i0 = k * kBlock;
+      int64_t j = seeding::pick_in_block(S.D.data() + i0, std::min(N, i0 + kBlock) - i0, offset, target);
+      if (j >= 0) return i0 + j;
+    }
+    offset += S.block_sum[k];
+  }
+  for (int64_t i = N - 1; i >= 0; --i)  // rounding left u * total at the very end
+    if (S.D[i] > 0.0) return i;
+  throw std::logic_error("seeding: positive total but no positive distance");
+}
+
+template <class T>
+void kmeanspp(const Pool<T>& P, const double* u, int64_t b, int64_t* out) {
+  State S(P.N);
+  prepare(P, S);
+  int64_t c = first_pick(S, P.N);
+  out[0] = c;
+  for (int64_t t = 1; t < b; ++t) {
+    S.picked[c] = 1;
+    S.D[c] = 0.0;
+    update(P, S, c);
+    c = d2_pick(S, P.N, u[t - 1]);
+    out[t] = c;
+  }
+}
+
+template <class T>
+void run(uintptr_t probs, int64_t N, int64_t C, const std::vector<uintptr_t>& hs,
+         const std::vector<int64_t>& dims, uintptr_t scales, bool per_sample, uintptr_t u, int64_t b,
+         uintptr_t out) {
+  Pool<T> P{reinterpret_cast<const T*>(probs), N, C, static_cast<int64_t>(hs.size()), {}, dims,
+            reinterpret_cast<const double*>(scales), per_sample ? static_cast<int64_t>(hs.size()) : 0};
+  for (uintptr_t ptr : hs) P.h.push_back(reinterpret_cast<const T*>(ptr));
+  kmeanspp(P, reinterpret_cast<const double*>(u), b, reinterpret_cast<int64_t*>(out));
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace rlmba
+
+RLMBA_BINDINGS(cpu_seeding) {
+  m.def(
+      "kmeanspp_gradient",
+      [](uintptr_t probs, bool f64, int64_t N, int64_t C, std::vector<uintptr_t> hs,
+         std::vector<int64_t> dims, uintptr_t scales, bool per_sample, uintptr_t u, int64_t b,
+         uintptr_t out) {
+        if (N < 1 || C < 1 || b < 1 || b > N) throw std::invalid_argument("kmeanspp_gradient: need 1 <= b <= N, C >= 1");
+        if (hs.empty() || hs.size() != dims.size()) throw std::invalid_argument("kmeanspp_gradient: hs and dims differ in length");
+        py::gil_scoped_release release;
+        if (f64)
+          rlmba::cpu::run<double>(probs, N, C, hs, dims, scales, per_sample, u, b, out);
+        else
+          rlmba::cpu::run<float>(probs, N, C, hs, dims, scales, per_sample, u, b, out);
+      },
+      py::arg("probs"), py::arg("f64"), py::arg("N"), py::arg("C"), py::arg("hs"), py::arg("dims"),
+      py::arg("scales"), py::arg("per_sample"), py::arg("u"), py::arg("b"), py::arg("out"),
+      "k-means++ seeding on factored gradient embeddings (data_ptr()s of validated contiguous "
+      "CPU buffers: probs [N, C] and hs[m] [N, dims[m]] of one dtype, float64 scales [N or 1, M], "
+      "float64 u [b - 1]); writes int64 out [b].");
+}

@@ -1,0 +1,525 @@
+// Selection kernels on the CPU: top-b selection (radix select) and k-center greedy (Core-set).
+//
+// No libtorch: Python (rlmba.backends.cpp.selection) passes data_ptr()s of validated,
+// contiguous buffers and int64 sizes; every entry point releases the GIL. Threads: OpenMP, each
+// thread owns a contiguous slice of rows, and every reduction is combined in slice order, so the
+// results do not depend on the thread count. Hot loops are compiled for x86-64-v4, -v3 and the
+// baseline, picked at run time (target_clones); never -march=native.
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "rlmba/bindings.h"
+#include "rlmba/select.h"
+#ifdef RLMBA_WITH_OPENMP
+#include <omp.h>
+#endif
+
+#define RLMBA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+namespace py = pybind11;
+using rlmba::select::KeyOf;
+
+namespace rlmba {
+namespace cpu {
+namespace {  // file-local helpers
+
+int threads_for(int64_t work, int64_t grain) {
+#ifdef RLMBA_WITH_OPENMP
+  const int64_t t = std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, work / grain));
+  return static_cast<int>(t);
+#else
+  (void)work, (void)grain;
+  return 1;
+#endif
+}
+
+inline int thread_id() {
+#ifdef RLMBA_WITH_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Thread t's contiguous slice [lo(t), hi(t)) of n items; slices are in index order.
+struct Slices {
+  int64_t n;
+  int T;
+  int64_t lo(int t) const { return n * t / T; }
+  int64_t hi(int t) const { return n * (t + 1) / T; }
+};
+
+}  // namespace
+
+// ================================================================ top-b
+// Keys (select.h order_key) turn the selection into one on unsigned integers.
+//
+// 1. Filter pass. A threshold key t comes from a strided sample of the scores (rank chosen so
+//    that, with high probability, between b and a few times b keys are >= t; strided samples
+//    are exact quantiles on sorted input). One vectorised pass collects the keys >= t (only
+//    blocks of 64 that hold one are scanned), counts NaN and finds the min and max key. If it
+//    collected at least b keys and no buffer overflowed, sorting those few by (key desc,
+//    index asc) is the answer: one read of the scores in all.
+// 2. Overflow: more than `cap` keys are >= t. If fewer than b are > t, the b-th key is t itself
+//    (ties: all-equal, few distinct values); one pass collects the keys > t and, slice by slice
+//    in index order, the first keys == t.
+// 3. Otherwise (an unlucky sample) a radix select: every key shares the common bit prefix of
+//    min and max, so the descent starts below it; each level is one histogram pass on the next
+//    11 bits of the keys under the current prefix, until the keys at or above the b-th one's
+//    bucket fit in the buffer, or the full key T is reached (collect as in 2).
+// Bytes: 1-2 reads of n scores (a few more in case 3), whatever the input order: sorted,
+// reversed and all-equal inputs never degrade into per-element heap or sort work.
+constexpr int kDigitBits = 11;
+constexpr int kBuckets = 1 << kDigitBits;
+constexpr int kCopies = 2;  // interleaved histograms: runs of equal digits (sorted input) don't serialise
+
+template <class K> using Cand = std::pair<K, int64_t>;  // (key, index)
+
+template <class K> struct FilterOut {
+  std::vector<Cand<K>> cand;
+  bool overflow = false;
+  int64_t nans = 0;
+  K min_key = ~K(0), max_key = 0;  // over non-NaN keys
+};
+
+template <class F>
+RLMBA_CLONES void topb_filter(const F* x, int64_t lo, int64_t hi, bool largest, typename KeyOf<F>::type t,
+                              int64_t cap, FilterOut<typename KeyOf<F>::type>* out) {
+  using K = typename KeyOf<F>::type;
+  constexpr int64_t kBlock = 512, kSub = 64;
+  K keys[kBlock];
+  K mn = ~K(0), mx = 0;
+  int64_t nans = 0;
+  bool overflow = false;
+  for (int64_t i0 = lo; i0 < hi; i0 += kBlock) {
+    const int64_t m = std::min(kBlock, hi - i0);
+    K block_nans = 0;  // key-width counters keep the loop in one vector width
+#pragma omp simd reduction(min : mn) reduction(max : mx) reduction(+ : block_nans)
+    for (int64_t i = 0; i < m; ++i) {
+      const K k = rlmba::select::order_key(x[i0 + i], largest);
+      keys[i] = k;
+      block_nans += k == 0;
+      mn = std::min(mn, k == 0 ? ~K(0) : k);
+      mx = std::max(mx, k);
+    }
+    nans += block_nans;
+    for (int64_t j0 = 0; j0 < m && !overflow; j0 += kSub) {  // hits are rare: test 64 keys at once
+      const int64_t j1 = std::min(m, j0 + kSub);
+      K hits = 0;
+#pragma omp simd reduction(+ : hits)
+      for (int64_t j = j0; j < j1; ++j) hits += keys[j] >= t;
+      for (int64_t j = j0; hits != 0 && j < j1; ++j) {
+        if (keys[j] < t) continue;
+        if (static_cast<int64_t>(out->cand.size()) == cap) {
+          overflow = true;
+          break;
+        }
+        out->cand.emplace_back(keys[j], i0 + j);
+      }
+    }
+  }
+  out->overflow = overflow, out->nans = nans, out->min_key = mn, out->max_key = mx;
+}
+
+// Threshold key from a strided sample: the r-th largest sampled key, r ~ 1.1 b s / n plus three
+// standard deviations (a miss costs the radix fallback, not a wrong answer). 0 (collect everything) when n is small; ~0 (collect nothing: no
+// non-NaN key is all ones) when b is a large fraction of n and the radix select is the better tool.
+template <class F>
+typename KeyOf<F>::type topb_threshold(const F* x, int64_t n, int64_t b, bool largest, int64_t cap) {
+  using K = typename KeyOf<F>::type;
+  if (n <= cap) return 1;
+  const int64_t s = std::min<int64_t>(16384, std::max<int64_t>(1024, n / 128));
+  const double hits = static_cast<double>(b) * s / n;
+  const int64_t r = static_cast<int64_t>(std::ceil(1.1 * hits + 3 * std::sqrt(hits) + 4));
+  if (r > s / 4) return ~K(0);
+  std::vector<K> keys(s);
+  for (int64_t j = 0; j < s; ++j) keys[j] = rlmba::select::order_key(x[j * n / s], largest);
+  std::nth_element(keys.begin(), keys.begin() + (r - 1), keys.end(), std::greater<K>());
+  return std::max<K>(keys[r - 1], 1);
+}
+
+// Histogram of digit (key >> shift) & mask over the non-NaN keys whose top `fixed` bits equal prefix.
+template <class F>
+RLMBA_CLONES void topb_histogram(const F* x, int64_t lo, int64_t hi, bool largest, int fixed,
+                                 typename KeyOf<F>::type prefix, int shift, uint32_t* hist) {
+  using K = typename KeyOf<F>::type;
+  constexpr int kBits = 8 * sizeof(K);
+  const K mask = K(kBuckets - 1);
+  for (int64_t i = lo; i < hi; ++i) {
+    const K k = rlmba::select::order_key(x[i], largest);
+    const bool match = fixed == 0 || (k >> (kBits - std::max(fixed, 1))) == prefix;
+    if (k != 0 && match) ++hist[(i & (kCopies - 1)) * kBuckets + ((k >> shift) & mask)];
+  }
+}
+
+// Keys >= lo into `all`; with eq_limit >= 0 instead keys > lo into `all` and the first eq_limit
+// keys == lo into `eq`. Returns false as soon as `all` would exceed cap. lo >= 1, so NaN (key 0) never enters. Blocks of 64 keys are tested with
+// one vectorised count first: on any input order only blocks holding a wanted key are scanned.
+template <class F>
+RLMBA_CLONES bool topb_collect(const F* x, int64_t lo_i, int64_t hi_i, bool largest,
+                               typename KeyOf<F>::type lo, int64_t eq_limit, int64_t cap,
+                               std::vector<Cand<typename KeyOf<F>::type>>* all,
+                               std::vector<Cand<typename KeyOf<F>::type>>* eq) {
+  using K = typename KeyOf<F>::type;
+  constexpr int64_t kSub = 64;
+  K keys[kSub];
+  for (int64_t i0 = lo_i; i0 < hi_i; i0 += kSub) {
+    const int64_t m = std::min(kSub, hi_i - i0);
+    const bool take_eq = eq_limit < 0 || static_cast<int64_t>(eq->size()) < eq_limit;
+    const K wanted = take_eq ? lo : K(lo + 1);  // lo is a real key, never all ones: no wrap
+    K hits = 0;
+#pragma omp simd reduction(+ : hits)
+    for (int64_t i = 0; i < m; ++i) {
+      const K k = rlmba::select::order_key(x[i0 + i], largest);
+      keys[i] = k;
+      hits += k >= wanted;
+    }
+    for (int64_t i = 0; hits != 0 && i < m; ++i) {
+      const K k = keys[i];
+      if (k < lo) continue;
+      if (eq_limit < 0 || k > lo) {
+        if (static_cast<int64_t>(all->size()) == cap) return false;  // overflow
+        all->emplace_back(k, i0 + i);
+      } else if (static_cast<int64_t>(eq->size()) < eq_limit) {
+        eq->emplace_back(k, i0 + i);
+      }
+    }
+  }
+  return true;
+}
+
+template <class K> void best_first(std::vector<Cand<K>>& cand, int64_t need, int64_t* out) {
+  auto before = [](const Cand<K>& a, const Cand<K>& c) {
+    return a.first > c.first || (a.first == c.first && a.second < c.second);
+  };
+  if (static_cast<int64_t>(cand.size()) > need) std::nth_element(cand.begin(), cand.begin() + need, cand.end(), before);
+  std::sort(cand.begin(), cand.begin() + need, before);
+  for (int64_t j = 0; j < need; ++j) out[j] = cand[j].second;
+}
+
+template <class F>
+int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out) {
+  using K = typename KeyOf<F>::type;
+  constexpr int kBits = 8 * sizeof(K);
+  const Slices s{n, threads_for(n, 1 << 16)};
+  const int64_t cap = std::max<int64_t>(8 * b, 16384);
+  // 1. filter pass
+  const K t = topb_threshold(x, n, b, largest, cap);
+  std::vector<FilterOut<K>> f(s.T);
+#pragma omp parallel num_threads(s.T)
+  {
+    const int th = thread_id();
+    f[th].cand.reserve(std::min<int64_t>(cap, 4 * b + 1024));
+    topb_filter(x, s.lo(th), s.hi(th), largest, t, cap, &f[th]);
+  }
+  int64_t nans = 0, count = 0;
+  bool overflow = false;
+  K mn = ~K(0), mx = 0;
+  for (auto& ft : f) {
+    nans += ft.nans, count += ft.cand.size(), overflow |= ft.overflow;
+    mn = std::min(mn, ft.min_key), mx = std::max(mx, ft.max_key);
+  }
+  const int64_t need = std::min(b, n - nans);
+  if (need == 0) return 0;
+  if (!overflow && count >= need) {
+    std::vector<Cand<K>> cand;
+    cand.reserve(count);
+    for (auto& ft : f) cand.insert(cand.end(), ft.cand.begin(), ft.cand.end());
+    best_first(cand, need, out);
+    return need;
+  }
+  f.clear();
+  std::vector<std::vector<Cand<K>>> all(s.T), eq(s.T);
+  // Gathers all[] and, in slice (= index) order, eq[] up to `limit` keys == T, then sorts.
+  auto finish = [&](int64_t limit) {
+    std::vector<Cand<K>> cand;
+    for (int th = 0; th < s.T; ++th) cand.insert(cand.end(), all[th].begin(), all[th].end());
+    const int64_t base = static_cast<int64_t>(cand.size());
+    for (int th = 0; th < s.T; ++th) {
+      const int64_t room = limit - (static_cast<int64_t>(cand.size()) - base);
+      cand.insert(cand.end(), eq[th].begin(), eq[th].begin() + std::min<int64_t>(room, eq[th].size()));
+    }
+    best_first(cand, need, out);
+    return need;
+  };
+  // collect keys > lo_key (at most `all_cap` per slice) and the first eq_limit keys == lo_key per slice
+  auto collect = [&](K lo_key, int64_t eq_limit, int64_t all_cap) {
+    bool ok = true;
+    for (int th = 0; th < s.T; ++th) all[th].clear(), eq[th].clear();
+#pragma omp parallel num_threads(s.T) reduction(&& : ok)
+    {
+      const int th = thread_id();
+      ok = topb_collect(x, s.lo(th), s.hi(th), largest, lo_key, eq_limit, all_cap, &all[th], &eq[th]);
+    }
+    int64_t above = 0;
+    for (int th = 0; th < s.T; ++th) above += all[th].size();
+    return ok ? above : int64_t(-1);
+  };
+  // 2. more than cap keys >= t: with ties at t, fewer than need are > t and the need-th key is t
+  if (overflow) {
+    const int64_t above = collect(t, need, cap);
+    if (above >= 0) return finish(std::max<int64_t>(0, need - above));
+  }
+  // 3. radix select below the common prefix of every non-NaN key
+  const K diff = mn ^ mx;
+  int fixed = 0;
+  while (fixed < kBits && !((diff >> (kBits - 1 - fixed)) & 1)) ++fixed;
+  K prefix = fixed == 0 ? K(0) : K(mx >> (kBits - fixed));
+  int64_t above = 0, count_ge = n - nans;
+  std::vector<uint32_t> hists(static_cast<size_t>(s.T) * kCopies * kBuckets);
+  std::vector<int64_t> total(kBuckets);
+  while (fixed < kBits && count_ge > cap) {
+    const int width = std::min(kDigitBits, kBits - fixed), shift = kBits - fixed - width;
+    std::fill(hists.begin(), hists.end(), 0u);
+#pragma omp parallel num_threads(s.T)
+    {
+      const int th = thread_id();
+      topb_histogram(x, s.lo(th), s.hi(th), largest, fixed, prefix, shift,
+                     hists.data() + static_cast<size_t>(th) * kCopies * kBuckets);
+    }
+    std::fill(total.begin(), total.end(), 0);
+    for (size_t h = 0; h < hists.size(); ++h) total[h % kBuckets] += hists[h];
+    int64_t cum = above, d = (int64_t(1) << width) - 1;
+    for (; d > 0 && cum + total[d] < need; --d) cum += total[d];
+    prefix = static_cast<K>((fixed == 0 ? K(0) : K(prefix << width)) | K(d));
+    fixed += width;
+    above = cum;  // keys whose top `fixed` bits are > prefix
+    count_ge = cum + total[d];
+  }
+  // keys >= the lowest key under the prefix; or, at the full key T with too many ties, keys > T
+  // plus the first need - above keys == T in index order
+  const int64_t unbounded = std::numeric_limits<int64_t>::max();
+  if (count_ge <= cap) {
+    collect(std::max<K>(fixed == kBits ? prefix : K(prefix << (kBits - fixed)), 1), -1, unbounded);
+    return finish(0);
+  }
+  collect(prefix, need - above, unbounded);
+  return finish(need - above);
+}
+
+// ================================================================ k-center greedy
+// One pass per pick (the Core-set greedy step): for every pool row i, the distance to the newest
+// center c, mind[i] = min(mind[i], d), and the arg-max of mind (ties: lowest index). Excluded
+// rows (centers already) hold mind = -inf, which min() keeps. Distances in the direct form,
+// no cancellation: euclidean sum_j (x_ij - c_j)^2; cosine 0.5 sum_j (x_ij / |x_i| - c_j)^2 =
+// 1 - cos (c normalised). Bytes per pick: one read of the pool (N * D * sizeof storage) plus
+// mind (read + write) and, for cosine, the inverse norms.
+enum Metric : int { kEuclidean = 0, kCosine = 1 };
+
+template <class S, class C>
+inline C row_distance(const S* row, const C* c, int64_t d, C inv_norm, bool cosine) {
+  using rlmba::select::load;
+  C acc = 0;
+  if (!cosine) {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t j = 0; j < d; ++j) {
+      const C t = C(load(row[j])) - c[j];
+      acc += t * t;
+    }
+    return acc;
+  }
+#pragma omp simd reduction(+ : acc)
+  for (int64_t j = 0; j < d; ++j) {
+    const C t = C(load(row[j])) * inv_norm - c[j];
+    acc += t * t;
+  }
+  return C(0.5) * acc;
+}
+
+// Rows [lo, hi): update mind with c (or, update=false, just score d(x, c)) and return the arg-max.
+template <class S, class C>
+RLMBA_CLONES void kcenter_range(const S* x, int64_t d, int64_t lo, int64_t hi, const C* c, const C* inv_norm,
+                                bool cosine, bool update, C* mind, C* best, int64_t* best_i) {
+  C bv = -std::numeric_limits<C>::infinity();
+  int64_t bi = -1;
+  for (int64_t i = lo; i < hi; ++i) {
+    const C dist = row_distance(x + i * d, c, d, cosine ? inv_norm[i] : C(1), cosine);
+    C v = dist;
+    if (update) {
+      v = std::min(mind[i], dist);
+      mind[i] = v;
+    }
+    if (v > bv) bv = v, bi = i;  // ascending scan + strict >: lowest index among equals
+  }
+  *best = bv, *best_i = bi;
+}
+
+template <class S, class C>
+int64_t kcenter_pass(const S* x, int64_t n, int64_t d, const C* c, const C* inv_norm, bool cosine,
+                     bool update, C* mind) {
+  const Slices s{n, threads_for(n * d, 1 << 16)};
+  std::vector<C> best(s.T);
+  std::vector<int64_t> best_i(s.T);
+#pragma omp parallel num_threads(s.T)
+  {
+    const int t = thread_id();
+    kcenter_range(x, d, s.lo(t), s.hi(t), c, inv_norm, cosine, update, mind, &best[t], &best_i[t]);
+  }
+  C bv = -std::numeric_limits<C>::infinity();
+  int64_t bi = -1;
+  for (int t = 0; t < s.T; ++t)  // slice order: a later slice wins only if strictly better
+    if (best_i[t] >= 0 && (bi < 0 || best[t] > bv)) bv = best[t], bi = best_i[t];
+  return bi;
+}
+
+// The picks loop. mind [n] arrives initialised (+inf, or the distance to the labeled set, -inf
+// at excluded rows). With `mean` given (no labeled set), pick 0 is the row farthest from it.
+template <class S, class C>
+void kcenter_greedy(const S* x, int64_t n, int64_t d, int64_t b, bool cosine, const C* inv_norm,
+                    const C* mean, C* mind, int64_t* out) {
+  std::vector<C> c(d);
+  int64_t pick = -1;
+  if (mean != nullptr) {
+    pick = kcenter_pass(x, n, d, mean, inv_norm, cosine, false, mind);
+  } else {
+    C bv = -std::numeric_limits<C>::infinity();
+    for (int64_t i = 0; i < n; ++i)
+      if (mind[i] > bv) bv = mind[i], pick = i;
+  }
+  for (int64_t step = 0; step < b; ++step) {
+    out[step] = pick;
+    mind[pick] = -std::numeric_limits<C>::infinity();
+    if (step + 1 == b) break;
+    const C scale = cosine ? inv_norm[pick] : C(1);
+    for (int64_t j = 0; j < d; ++j) c[j] = C(rlmba::select::load(x[pick * d + j])) * scale;
+    pick = kcenter_pass(x, n, d, c.data(), inv_norm, cosine, true, mind);
+  }
+}
+
+// Inverse row norms 1 / |x_i| (cosine); 0-norm rows give inf (Python rejects them first).
+template <class S, class C>
+RLMBA_CLONES void inv_norms_range(const S* x, int64_t d, int64_t lo, int64_t hi, C* out) {
+  using rlmba::select::load;
+  for (int64_t i = lo; i < hi; ++i) {
+    C acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t j = 0; j < d; ++j) acc += C(load(x[i * d + j])) * C(load(x[i * d + j]));
+    out[i] = C(1) / std::sqrt(acc);
+  }
+}
+
+// Labeled-set initialisation, one tile of m pool rows at a time. g = x_tile @ lab^T [m, L]
+// comes from torch's GEMM; this epilogue turns it into the nearest distance and folds it into
+// mind: euclidean min_j (|l_j|^2 - 2 g_ij) + |x_i|^2, cosine 1 - max_j g_ij / |x_i| (lab rows
+// normalised). Where that value is below refine_tol * scale, cancellation may dominate it (a
+// duplicate of a labeled point gives ~1e-7 instead of 0), so the arg-min's distance is recomputed
+// in the direct form. Bytes: the tile of g (m * L) and of x, once.
+template <class C>
+RLMBA_CLONES void labeled_min_range(const C* g, const C* xt, const C* lab, const C* lab_sq, const C* inv_norm,
+                                    int64_t L, int64_t d, bool cosine, C refine_tol, int64_t lo, int64_t hi,
+                                    C* mind) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const C* gi = g + i * L;
+    const C* xi = xt + i * d;
+    C m = std::numeric_limits<C>::infinity();
+    if (cosine) {
+#pragma omp simd reduction(min : m)
+      for (int64_t j = 0; j < L; ++j) m = std::min(m, -gi[j]);
+    } else {
+#pragma omp simd reduction(min : m)
+      for (int64_t j = 0; j < L; ++j) m = std::min(m, lab_sq[j] - C(2) * gi[j]);
+    }
+    C xx = 0;
+    if (!cosine) {
+#pragma omp simd reduction(+ : xx)
+      for (int64_t j = 0; j < d; ++j) xx += xi[j] * xi[j];
+    }
+    C v = cosine ? C(1) + m * inv_norm[i] : xx + m;
+    int64_t jmin = 0;  // first j reaching the minimum
+    while (jmin < L && (cosine ? -gi[jmin] : lab_sq[jmin] - C(2) * gi[jmin]) != m) ++jmin;
+    if (v < refine_tol * (cosine ? C(1) : xx + lab_sq[jmin]))
+      v = row_distance(xi, lab + jmin * d, d, cosine ? inv_norm[i] : C(1), cosine);
+    mind[i] = std::min(mind[i], std::max(v, C(0)));
+  }
+}
+
+template <class C>
+void labeled_min(const C* g, const C* xt, const C* lab, const C* lab_sq, const C* inv_norm, int64_t m,
+                 int64_t L, int64_t d, bool cosine, C refine_tol, C* mind) {
+  const Slices s{m, threads_for(m * L, 1 << 15)};
+#pragma omp parallel num_threads(s.T)
+  {
+    const int t = thread_id();
+    labeled_min_range(g, xt, lab, lab_sq, inv_norm, L, d, cosine, refine_tol, s.lo(t), s.hi(t), mind);
+  }
+}
+
+}  // namespace cpu
+}  // namespace rlmba
+
+// ================================================================ bindings
+namespace {
+using rlmba::select::BFloat16;
+using rlmba::select::Half16;
+
+template <class T> T* ptr(uintptr_t p) { return reinterpret_cast<T*>(p); }
+
+// Calls fn(S*, C*) with the storage type of code and its compute type.
+template <class Fn> void by_storage(int storage, uintptr_t x, Fn&& fn) {
+  using namespace rlmba::select;
+  switch (storage) {
+    case kFloat32: return fn(ptr<const float>(x), static_cast<float*>(nullptr));
+    case kFloat64: return fn(ptr<const double>(x), static_cast<double*>(nullptr));
+    case kFloat16: return fn(ptr<const Half16>(x), static_cast<float*>(nullptr));
+    case kBFloat16: return fn(ptr<const BFloat16>(x), static_cast<float*>(nullptr));
+  }
+  throw std::invalid_argument("unknown storage code");
+}
+}  // namespace
+
+RLMBA_BINDINGS(cpu_selection) {
+  m.def("topb_select", [](uintptr_t x, int64_t n, int64_t b, bool largest, uintptr_t out, bool is_double) {
+    py::gil_scoped_release release;
+    return is_double ? rlmba::cpu::topb_select(ptr<const double>(x), n, b, largest, ptr<int64_t>(out))
+                     : rlmba::cpu::topb_select(ptr<const float>(x), n, b, largest, ptr<int64_t>(out));
+  }, "Top-b indices of x[n] (float32/64) into out[b], best first, ties -> lower index; returns how many "
+     "(min(b, non-NaN count)).");
+
+  m.def("kcenter_greedy", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t b, int metric,
+                             uintptr_t inv_norm, uintptr_t mean, uintptr_t mind, uintptr_t out) {
+    py::gil_scoped_release release;
+    by_storage(storage, x, [&](auto xs, auto* tag) {
+      using C = std::remove_pointer_t<decltype(tag)>;
+      rlmba::cpu::kcenter_greedy(xs, n, d, b, metric == rlmba::cpu::kCosine, ptr<const C>(inv_norm),
+                                 ptr<const C>(mean), ptr<C>(mind), ptr<int64_t>(out));
+    });
+  }, "k-center greedy picks into out[b]; mind[n] initialised by the caller (+inf / labeled distances / "
+     "-inf at excluded rows); mean (or 0) selects the first pick when there is no labeled set.");
+
+  m.def("inv_norms", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t out) {
+    py::gil_scoped_release release;
+    by_storage(storage, x, [&](auto xs, auto* tag) {
+      using C = std::remove_pointer_t<decltype(tag)>;
+      const rlmba::cpu::Slices s{n, rlmba::cpu::threads_for(n * d, 1 << 16)};
+#pragma omp parallel num_threads(s.T)
+      {
+        const int t = rlmba::cpu::thread_id();
+        rlmba::cpu::inv_norms_range(xs, d, s.lo(t), s.hi(t), ptr<C>(out));
+      }
+    });
+  }, "1 / |x_i| of every row into out[n] (compute dtype).");
+
+  m.def("labeled_min", [](uintptr_t g, uintptr_t xt, uintptr_t lab, uintptr_t lab_sq, uintptr_t inv_norm,
+                          int64_t m_rows, int64_t L, int64_t d, int metric, double refine_tol, uintptr_t mind,
+                          bool is_double) {
+    py::gil_scoped_release release;
+    const bool cosine = metric == rlmba::cpu::kCosine;
+    if (is_double)
+      rlmba::cpu::labeled_min(ptr<const double>(g), ptr<const double>(xt), ptr<const double>(lab),
+                              ptr<const double>(lab_sq), ptr<const double>(inv_norm), m_rows, L, d, cosine,
+                              refine_tol, ptr<double>(mind));
+    else
+      rlmba::cpu::labeled_min(ptr<const float>(g), ptr<const float>(xt), ptr<const float>(lab),
+                              ptr<const float>(lab_sq), ptr<const float>(inv_norm), m_rows, L, d, cosine,
+                              static_cast<float>(refine_tol), ptr<float>(mind));
+  }, "Fold a tile's nearest labeled distance (from g = x_tile @ lab^T) into mind.");
+}

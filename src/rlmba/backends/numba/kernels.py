@@ -1,0 +1,344 @@
+"""numba kernels of the scoring ops (the Python side is :mod:`.scoring`).
+
+Grid mapping: rows are cut into blocks of R rows (R a multiple of 16, sized so a block's scratch
+planes stay in L1/L2), and the blocks into ``nparts`` contiguous parts (4 per thread); ``prange``
+runs the parts, each with its own scratch allocated once.
+
+Layout: a block is computed elementwise in the inputs' row-major order (contiguous: the
+softplus/exp loops vectorise), then gathered into class-major planes ``E[c * R + r]``, so every
+per-row reduction over the C classes is an elementwise loop across the R rows of the block. LLVM
+vectorises those without reassociating floating-point sums (it may not, without fast-math);
+a reduction along a row would be a serial chain per row.
+
+Accuracy: row sums S = sum_c alpha_c accumulate in float64 (1 + e for C classes, then C / S and
+the variance's 1 / (S^2 (S + 1))); the rest computes in the inputs' dtype, in the reference's
+order where rounding is visible (weighted fusion).
+
+Bytes moved (each kernel reads its inputs once and writes its outputs once): efda_scores
+M N C in, (M + 1) N out; fuse_evidence (M + 1) N C; dirichlet_uncertainty N C + N;
+uncertainty_scores N C + 3 N; bald S N C + N (times the item size).
+
+Modality logits arrive as an int64 array of buffer addresses (``Tensor.data_ptr``), each
+viewed as a flat ``[N * C]`` array: one compiled kernel per dtype for any number of modalities
+(a tuple of arrays would compile once per M). The caller keeps the tensors alive.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, njit, prange, types
+from numba.extending import intrinsic
+
+from .fastmath import OPTS, as_float, exp, log, softplus
+
+PAR = {**OPTS, "parallel": True}
+VARIANCE, VACUITY, ENTROPY = 0, 1, 2
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """An int64 buffer address as a pointer to ``like``'s dtype (for ``numba.carray``)."""
+    if not (isinstance(address, types.Integer) and isinstance(like, types.Array)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+    return types.CPointer(like.dtype)(address, like), codegen
+
+
+@njit(**OPTS)
+def _view(address, size, like):
+    return carray(_pointer(address, like), size)
+
+
+@njit(**OPTS)
+def _block_rows(C, planes):
+    """R: about 64 KiB of float32 scratch in ``planes`` [C, R] planes, 16 <= R <= 1024."""
+    return max(16, min(1024, (16384 // (C * planes)) // 16 * 16))
+
+
+@njit(**OPTS)
+def _xlogx(p, zero):
+    """torch.special.xlogy(p, p): 0 at p = 0, NaN stays NaN."""
+    return zero if p == zero else p * log(p)
+
+
+@njit(**OPTS)
+def _gather_columns(src, base, rows, C, dst, off, R):
+    """Row-major block src[base + r C + c] -> class-major dst[off + c R + r]."""
+    for c in range(C):
+        for r in range(rows):
+            dst[off + c * R + r] = src[base + r * C + c]
+
+
+@njit(**OPTS)
+def _evidence_rows(z, base, size, T, tmp):
+    """tmp[i] = softplus(z[base + i] / T), row-major, i < size (the reference's e = softplus(z / T))."""
+    for i in range(size):
+        tmp[i] = softplus(z[base + i] / T)
+
+
+@njit(**OPTS)
+def _dirichlet_block(E, off, R, rows, C, shift, kind, S, acc, acc64, out, o0):
+    """out[o0 + r] = uncertainty of alpha[c] = shift + E[off + c R + r] (class-major), r < rows."""
+    zero = as_float(0.0, E)
+    for r in range(rows):
+        S[r] = 0.0
+    for c in range(C):
+        for r in range(rows):
+            S[r] += shift + E[off + c * R + r]  # alpha rounded as the reference rounds it
+    if kind == VACUITY:
+        for r in range(rows):
+            out[o0 + r] = C / S[r]
+        return
+    if kind == VARIANCE:  # per-term form (S^2 - sum a^2 would cancel), in float64: S - a_c
+        for r in range(rows):  # is the sum of the other classes, small beside a dominant a_c
+            acc64[r] = 0.0
+        for c in range(C):
+            for r in range(rows):
+                a = shift + E[off + c * R + r]
+                acc64[r] += a * (S[r] - a)
+        for r in range(rows):
+            s = S[r]
+            out[o0 + r] = acc64[r] / (s * s * (s + 1.0)) / C
+    else:  # entropy of p = alpha / S
+        for r in range(rows):
+            acc[r] = zero
+        for c in range(C):
+            for r in range(rows):
+                acc[r] -= _xlogx(as_float((shift + E[off + c * R + r]) / S[r], E), zero)
+        for r in range(rows):
+            out[o0 + r] = acc[r]
+
+
+@njit(**PAR)
+def efda(addresses, n, C, w, t, kind, u_fused, u_modal, nparts):
+    """u_fused[n], u_modal[M, n]: Dirichlet uncertainty of 1 + sum_m w_m e_m and of each 1 + e_m.
+
+    Per block: each modality's evidence (row-major, then class-major plane m), the fused
+    evidence plane accumulated as the reference sums it, then M + 1 row reductions. Alpha is
+    never stored beyond the block."""
+    M = addresses.shape[0]
+    R = _block_rows(C, M + 2)
+    plane = C * R
+    nb = (n + R - 1) // R
+    parts = min(nb, nparts)
+    zero, one = as_float(0.0, u_fused), as_float(1.0, u_fused)
+    for p in prange(parts):
+        E = np.empty((M + 1) * plane, u_fused.dtype)
+        tmp = np.empty(plane, u_fused.dtype)
+        S, S2 = np.empty(R, np.float64), np.empty(R, np.float64)
+        acc = np.empty(R, u_fused.dtype)
+        fused = M * plane
+        for b in range(p * nb // parts, (p + 1) * nb // parts):
+            r0 = b * R
+            rows = min(R, n - r0)
+            E[fused:fused + plane] = zero
+            for m in range(M):
+                _evidence_rows(_view(addresses[m], n * C, u_fused), r0 * C, rows * C, t[m], tmp)
+                _gather_columns(tmp, 0, rows, C, E, m * plane, R)
+                wm = w[m]
+                for i in range(plane):
+                    E[fused + i] += wm * E[m * plane + i]
+            for m in range(M):
+                _dirichlet_block(E, m * plane, R, rows, C, one, kind, S, acc, S2, u_modal[m], r0)
+            _dirichlet_block(E, fused, R, rows, C, one, kind, S, acc, S2, u_fused, r0)
+
+
+@njit(**PAR)
+def dirichlet(alpha, n, C, kind, out, nparts):
+    """out[n]: uncertainty of the rows of alpha (flat [n * C])."""
+    R = _block_rows(C, 1)
+    nb = (n + R - 1) // R
+    parts = min(nb, nparts)
+    zero = as_float(0.0, out)
+    for p in prange(parts):
+        E = np.empty(C * R, out.dtype)
+        S, S2 = np.empty(R, np.float64), np.empty(R, np.float64)
+        acc = np.empty(R, out.dtype)
+        for b in range(p * nb // parts, (p + 1) * nb // parts):
+            r0 = b * R
+            rows = min(R, n - r0)
+            _gather_columns(alpha, r0 * C, rows, C, E, 0, R)
+            _dirichlet_block(E, 0, R, rows, C, zero, kind, S, acc, S2, out, r0)
+
+
+@njit(**PAR)
+def fuse_weighted(addresses, n, C, w, t, out, nparts):
+    """out[i] = 1 + sum_m w_m softplus(z_m[i] / T_m), elementwise over the flat [n * C]."""
+    M = addresses.shape[0]
+    size = n * C
+    step = 4096
+    nb = (size + step - 1) // step
+    parts = min(nb, nparts)
+    zero, one = as_float(0.0, out), as_float(1.0, out)
+    for p in prange(parts):
+        for b in range(p * nb // parts, (p + 1) * nb // parts):
+            lo, hi = b * step, min(size, (b + 1) * step)
+            out[lo:hi] = zero
+            for m in range(M):
+                z = _view(addresses[m], size, out)
+                Tm, wm = t[m], w[m]
+                for i in range(lo, hi):
+                    out[i] += wm * softplus(z[i] / Tm)
+            for i in range(lo, hi):
+                out[i] = one + out[i]
+
+
+@njit(**OPTS)
+def _flag_bad_rows(v, rows, C, one, S, bad):
+    """bad[r] |= the opinion sum S = sum_c (1 + v[r C + c]) is not finite (in v's dtype, as the
+    reference's ds_combine computes it: there an infinite or NaN S makes the whole row NaN)."""
+    S[:rows] = 0.0
+    for c in range(C):
+        for r in range(rows):
+            S[r] += one + v[r * C + c]
+    for r in range(rows):
+        bad[r] = bad[r] or not (S[r] - S[r] == 0.0)
+
+
+@njit(**PAR)
+def fuse_ds(addresses, n, C, t, out, nparts):
+    """TMC's reduced Dempster-Shafer combination folded left, in closed form per class:
+    1 + e/C = prod_m (1 + e_m/C), accumulated as e <- e + e_m + e e_m / C (no cancellation);
+    alpha = 1 + e. Rows whose combined opinions have a non-finite S are NaN, as in the reference."""
+    M = addresses.shape[0]
+    R = _block_rows(C, 2)
+    nb = (n + R - 1) // R
+    parts = min(nb, nparts)
+    one, nan, Cf = as_float(1.0, out), as_float(np.nan, out), as_float(C, out)
+    for p in prange(parts):
+        acc = np.empty(C * R, out.dtype)
+        tmp = np.empty(C * R, out.dtype)
+        S = np.empty(R, out.dtype)
+        bad = np.empty(R, np.bool_)
+        for b in range(p * nb // parts, (p + 1) * nb // parts):
+            r0 = b * R
+            rows = min(R, n - r0)
+            base, size = r0 * C, rows * C
+            bad[:rows] = False
+            for m in range(M):
+                _evidence_rows(_view(addresses[m], n * C, out), base, size, t[m], tmp)
+                if M > 1:
+                    _flag_bad_rows(tmp, rows, C, one, S, bad)
+                if m == 0:
+                    acc[:size] = tmp[:size]
+                    continue
+                for i in range(size):
+                    acc[i] = acc[i] + tmp[i] + acc[i] * tmp[i] / Cf
+                if m < M - 1:  # the running opinion is combined again
+                    _flag_bad_rows(acc, rows, C, one, S, bad)
+            for i in range(size):
+                out[base + i] = one + acc[i]
+            for r in range(rows):
+                if bad[r]:
+                    out[base + r * C:base + (r + 1) * C] = nan
+
+
+@njit(**OPTS)
+def _top2(X, R, rows, C, t1, t2):
+    """Largest and second largest of each class-major row (a repeated maximum counts twice)."""
+    t1[:rows] = -np.inf
+    t2[:rows] = -np.inf
+    for c in range(C):
+        for r in range(rows):
+            v, a, b = X[c * R + r], t1[r], t2[r]
+            t2[r] = a if v > a else (v if v > b else b)
+            t1[r] = v if v > a else a
+
+
+@njit(**OPTS)
+def _softmax_scores(X, R, rows, C, t1, t2, S, acc, out, r0):
+    """From logits: p = e / s, e_c = exp(d_c), d_c = x_c - max. Entropy = log s - sum_c p_c d_c
+    (both terms >= 0, no cancellation); a masked class (e = 0, d = -inf) adds nothing. A NaN or
+    +inf logit, or an all -inf row, makes d NaN and with it every score of the row."""
+    zero = as_float(0.0, X)
+    S[:rows] = 0.0
+    acc[:rows] = zero
+    for c in range(C):
+        for r in range(rows):
+            d = X[c * R + r] - t1[r]
+            e = exp(d)
+            S[r] += e
+            acc[r] += zero if e == zero else e * d
+    for r in range(rows):
+        s = S[r]
+        out[0, r0 + r] = log(s) - acc[r] / s
+        out[1, r0 + r] = (1.0 - exp(t2[r] - t1[r])) / s  # (e_(1) - e_(2)) / s with e_(1) = 1
+        out[2, r0 + r] = (s - 1.0) / s
+
+
+@njit(**OPTS)
+def _prob_scores(X, R, rows, C, t1, t2, flag, acc, out, r0):
+    """From probabilities: entropy -sum xlogy(p, p); torch.topk ranks NaN above every number, so a
+    NaN in the row makes margin and least confidence NaN (flag is 0 or NaN)."""
+    zero = as_float(0.0, X)
+    acc[:rows] = zero
+    flag[:rows] = zero
+    for c in range(C):
+        for r in range(rows):
+            v = X[c * R + r]
+            acc[r] -= _xlogx(v, zero)
+            flag[r] = v if v != v else flag[r]
+    for r in range(rows):
+        out[0, r0 + r] = acc[r]
+        out[1, r0 + r] = t1[r] - t2[r] + flag[r]
+        out[2, r0 + r] = 1.0 - t1[r] + flag[r]
+
+
+@njit(**PAR)
+def class_scores(x, n, C, from_logits, out, nparts):
+    """out[3, n]: entropy, margin p_(1) - p_(2), least confidence 1 - p_(1) of the rows of x."""
+    R = _block_rows(C, 1)
+    nb = (n + R - 1) // R
+    parts = min(nb, nparts)
+    for p in prange(parts):
+        X = np.empty(C * R, out.dtype)
+        t1 = np.empty(R, out.dtype)
+        t2 = np.empty(R, out.dtype)
+        acc = np.empty(R, out.dtype)
+        S = np.empty(R, np.float64)
+        flag = np.empty(R, out.dtype)
+        for b in range(p * nb // parts, (p + 1) * nb // parts):
+            r0 = b * R
+            rows = min(R, n - r0)
+            _gather_columns(x, r0 * C, rows, C, X, 0, R)
+            _top2(X, R, rows, C, t1, t2)
+            if from_logits:
+                _softmax_scores(X, R, rows, C, t1, t2, S, acc, out, r0)
+            else:
+                _prob_scores(X, R, rows, C, t1, t2, flag, acc, out, r0)
+
+
+@njit(**PAR)
+def bald(address, samples, stride, n, C, out, nparts):
+    """out[n] = H(mean_s p_s) - mean_s H(p_s) = sum_c [mean_s xlogy(p_sc) - xlogy(pbar_c)], with
+    p_s the rows of sample s at address + s * stride (elements), rows contiguous."""
+    P = _view(address, (samples - 1) * stride + n * C, out)
+    R = _block_rows(C, 2)
+    nb = (n + R - 1) // R
+    parts = min(nb, nparts)
+    zero, Sf = as_float(0.0, out), as_float(samples, out)
+    for p in prange(parts):
+        msum = np.empty(C * R, out.dtype)
+        xl = np.empty(C * R, out.dtype)
+        acc = np.empty(R, out.dtype)
+        for b in range(p * nb // parts, (p + 1) * nb // parts):
+            r0 = b * R
+            rows = min(R, n - r0)
+            base, size = r0 * C, rows * C
+            msum[:size] = zero
+            xl[:size] = zero
+            for s in range(samples):
+                o = s * stride + base
+                for i in range(size):
+                    v = P[o + i]
+                    msum[i] += v
+                    xl[i] += _xlogx(v, zero)
+            for i in range(size):
+                xl[i] = xl[i] / Sf - _xlogx(msum[i] / Sf, zero)
+            acc[:rows] = zero
+            for c in range(C):
+                for r in range(rows):
+                    acc[r] += xl[r * C + c]
+            out[r0:r0 + rows] = acc[:rows]

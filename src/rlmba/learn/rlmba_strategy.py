@@ -1,0 +1,147 @@
+"""The RL-MBA strategy: AMCB weights -> EFDA score q -> candidate set -> policy picks b.
+
+Training runs (``begin_run(seed, training=True)``) draw batches by Plackett-Luce, collect one
+:class:`~rlmba.learn.policy.Step` per round and a reward per evaluation, and update the policy
+by REINFORCE at ``end_run``; evaluation runs take the top-b logits of the frozen policy (its
+state standardiser frozen too). Reward of action a_t, seen at evaluation t + 1:
+r_t = Reward(Top1_{t+1}) - lambda1 L_modality(Delta_{t+1}).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from .amcb import efda_round_scores
+from .config import RLMBAConfig
+from .policy import PolicyNet, Reinforce, Step
+from .reward import BaselineCurves, Reward, modality_loss
+from .state import RunningNorm, policy_state, state_dim
+from .strategies import RoundState, Strategy, register_strategy
+
+POLICY_FORMAT = "rlmba-policy-1"
+
+
+def cand_dim(num_modalities: int) -> int:
+    return 2 * num_modalities + 3
+
+
+@register_strategy("rlmba")
+class RLMBAStrategy(Strategy):
+    def __init__(self, config: RLMBAConfig | None = None, policy: str | None = None,
+                 baselines: str | BaselineCurves | None = None, **_):
+        self.cfg = config or RLMBAConfig()
+        curves = BaselineCurves.load(baselines) if isinstance(baselines, str) else baselines
+        self.reward = Reward(self.cfg.reward_mode, curves, self.cfg.no_baseline_mode, self.cfg.reward_smoothing)
+        self.net: PolicyNet | None = None
+        self.norm: RunningNorm | None = None
+        self.trainer: Reinforce | None = None
+        self.training, self.episodes, self.log = False, 0, []
+        self._reset_episode()
+        if policy is not None:
+            self.load_policy(policy)
+
+    # ------------------------------------------------------------------ policy lifecycle
+    def _build(self, M: int) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.hidden * 1000 + M)  # fixed init: the run seed varies the data
+            self.net = PolicyNet(state_dim(M), cand_dim(M), self.cfg.hidden).double()
+        self.norm = RunningNorm(state_dim(M))
+        c = self.cfg
+        self.trainer = Reinforce(self.net, c.gamma, c.baseline_smoothing, c.lr, c.weight_decay, c.grad_clip, c.lambda2)
+
+    def _reset_episode(self) -> None:
+        self.steps: list[Step] = []
+        self.rewards: list[float] = []
+        self.prev_top1: float | None = None
+        self.reward.reset()
+
+    def save_policy(self, path: str) -> None:
+        torch.save({"format": POLICY_FORMAT, "num_modalities": self.net.state_dim - 8,
+                    "config": dataclasses.asdict(self.cfg), "net": self.net.state_dict(),
+                    "norm": self.norm.state_dict(), "episodes": self.episodes}, path)
+
+    def load_policy(self, path: str) -> None:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if data.get("format") != POLICY_FORMAT:
+            raise ValueError(f"policy: {path} is not an rlmba policy file")
+        if data["config"]["hidden"] != self.cfg.hidden:
+            raise ValueError(f"policy: {path} has hidden = {data['config']['hidden']}, config says {self.cfg.hidden}")
+        self._build(int(data["num_modalities"]))
+        self.net.load_state_dict(data["net"])
+        self.norm.load_state_dict(data["norm"])
+        self.episodes = int(data["episodes"])
+
+    # ------------------------------------------------------------------ strategy hooks
+    def begin_run(self, seed: int, training: bool = False) -> None:
+        self.training = training
+        self._reset_episode()
+
+    def observe(self, metrics: dict, history: list) -> None:
+        top1 = metrics["val"]["top1"]
+        if self.training and len(self.steps) == len(self.rewards) + 1:
+            r = self.reward(top1, self.prev_top1, metrics["labels"])
+            self.rewards.append(r - self.cfg.lambda1 * modality_loss(metrics["val"]["delta"]))
+        self.prev_top1 = top1
+
+    def select(self, state: RoundState) -> torch.Tensor:
+        from ..ops.sampling import plackett_luce_sample
+        from ..ops.selection import topb_select
+
+        c, out, b = self.cfg, state.outputs, state.budget
+        M = out.modality_logits.shape[0]
+        if self.net is None:
+            self._build(M)
+        elif self.net.state_dim != state_dim(M):
+            raise ValueError(f"policy: built for {self.net.state_dim - 8} modalities, the data has {M}")
+        scores = efda_round_scores(out.modality_logits, out.features, state.weights, state.temperatures, b,
+                                   beta=c.beta, kappa=c.kappa, kmeans_iters=c.kmeans_iters,
+                                   kind=c.uncertainty, generator=state.generator)
+        s = policy_state(state.metrics["val"], state.dataset.num_classes, scores.u_fused.mean().item(),
+                         scores.d.mean().item(), state.train_log.diagnostics())
+        if self.training:
+            self.norm.update(s)
+        s = self.norm.normalize(s)
+        cands = scores.candidate_features(state.weights).to(torch.float64)
+        with torch.no_grad():
+            logits = self.net(s, cands)
+        if self.training:
+            picks, _ = plackett_luce_sample(logits, b, generator=state.generator)
+            tau_u = torch.quantile(scores.u_fused.double(), c.difficulty_quantile)
+            hinge = (tau_u - scores.u_fused[scores.candidates].double()).clamp_min(0)
+            self.steps.append(Step(s, cands, picks, hinge))
+        else:
+            picks = topb_select(logits, b)
+        return scores.candidates[picks]
+
+    def end_run(self) -> None:
+        if not self.training:
+            return
+        if self.steps:
+            stats = self.trainer.update(self.steps, self.rewards, self.cfg.policy_updates)
+            self.log.append({"episode": self.episodes, **stats})
+        self.episodes += 1
+        self._reset_episode()
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict:
+        if self.net is None:
+            return {"built": False, "episodes": self.episodes, "log": list(self.log)}
+        return {"built": True, "M": self.net.state_dim - 8, "net": self.net.state_dict(),
+                "norm": self.norm.state_dict(), "trainer": self.trainer.state_dict(),
+                "episodes": self.episodes, "log": list(self.log), "training": self.training,
+                "steps": [st.to_dict() for st in self.steps], "rewards": list(self.rewards),
+                "prev_top1": self.prev_top1, "reward_ema": self.reward.ema}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.episodes, self.log = int(d["episodes"]), list(d["log"])
+        if not d["built"]:
+            return
+        self._build(int(d["M"]))
+        self.net.load_state_dict(d["net"])
+        self.norm.load_state_dict(d["norm"])
+        self.trainer.load_state_dict(d["trainer"])
+        self.training = bool(d["training"])
+        self.steps = [Step(**st) for st in d["steps"]]
+        self.rewards, self.prev_top1 = list(d["rewards"]), d["prev_top1"]
+        self.reward.ema = d["reward_ema"]
