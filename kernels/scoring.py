@@ -182,6 +182,44 @@ def _efda_scores_kernel(zs, params, out_fused, out_modal, n, C, M: tl.constexpr,
 
 
 @triton.jit
+def _scores_from_logits(x, valid, cols):
+    """(entropy, margin, least confidence, NaN row) of softmax(x) for a [BLOCK_N, BLOCK_C] tile."""
+    xm = tl.where(valid & (x == x), x, float("-inf"))
+    # torch.softmax gives a NaN row for any NaN or +inf logit, and for an all -inf row (padded
+    # rows too). Such rows compute on the harmless logits [0, -inf, ...] and store NaN.
+    bad = _any(valid & ((x != x) | (x == float("inf")))) | (tl.max(xm, axis=1) == float("-inf"))
+    first = tl.where(cols == 0, 0.0, float("-inf"))
+    xs = tl.where(bad[:, None], first[None, :], xm)
+    t = xs - tl.max(xs, axis=1)[:, None]  # <= 0; -inf for masked classes and padding: exp -> 0
+    et = tl.exp(t)
+    Z = tl.sum(et, axis=1)  # >= 1: the arg-max lane contributes exp(0)
+    p = et / Z[:, None]
+    # H = log Z - sum_c p_c t_c: two non-negative terms, no cancellation; p_c = 0 where t = -inf.
+    entropy = tl.log(Z) - tl.sum(p * tl.where(t == float("-inf"), 0.0, t), axis=1)
+    top = tl.argmax(xs, axis=1)  # ties: lowest index, so an equal runner-up stays in
+    t2 = tl.max(tl.where(cols[None, :] == top[:, None], float("-inf"), t), axis=1)
+    p1 = 1.0 / Z
+    return entropy, p1 - tl.exp(t2) / Z, 1.0 - p1, bad
+
+
+@triton.jit
+def _scores_from_probs(x, valid, cols):
+    """(entropy, margin, least confidence, NaN row) of probability rows x, any values, as torch:
+    xlogy(p, p) is NaN for p < 0 and +inf at +inf; topk ranks NaN first, then +inf."""
+    xm = tl.where(valid & (x == x), x, float("-inf"))  # NaN and padding rank last
+    fin = valid & (x >= 0) & (x < float("inf"))
+    entropy = -tl.sum(_xlogx(tl.where(fin, x, 0.0)), axis=1)
+    entropy = tl.where(_any(valid & (x == float("inf"))), float("-inf"), entropy)
+    entropy = tl.where(_any(valid & (x < 0)), float("nan"), entropy)  # x < 0 includes -inf
+    top = tl.argmax(xm, axis=1)
+    p1 = tl.max(xm, axis=1)
+    p2 = tl.max(tl.where(cols[None, :] == top[:, None], float("-inf"), xm), axis=1)
+    same_inf = (p1 == p2) & (tl.abs(p1) == float("inf"))  # inf - inf: the reference's NaN
+    margin = tl.where(same_inf, float("nan"), tl.where(same_inf, 0.0, p1) - tl.where(same_inf, 0.0, p2))
+    return entropy, margin, 1.0 - p1, _any(valid & (x != x))
+
+
+@triton.jit
 def _uncertainty_scores_kernel(x_ptr, out, n, C, FROM_LOGITS: tl.constexpr,
                                BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr):
     # Grid (cdiv(n, BLOCK_N),): program i scores rows [i*BLOCK_N, (i+1)*BLOCK_N).
@@ -190,42 +228,10 @@ def _uncertainty_scores_kernel(x_ptr, out, n, C, FROM_LOGITS: tl.constexpr,
     CT: tl.constexpr = out.dtype.element_ty
     rows, cols, offs, valid = _tile(n, C, BLOCK_N, BLOCK_C)
     x = tl.load(x_ptr + offs, mask=valid, other=0.0).to(CT)
-    nan_el = valid & (x != x)
-    pinf_el = valid & (x == float("inf"))
-    xm = tl.where(valid & (x == x), x, float("-inf"))  # NaN and padding rank last
     if FROM_LOGITS:
-        # torch.softmax gives a NaN row for any NaN or +inf logit, and for an all -inf row (padded
-        # rows too). Such rows compute on the harmless logits [0, -inf, ...] and store NaN.
-        bad = _any(nan_el | pinf_el) | (tl.max(xm, axis=1) == float("-inf"))
-        first = tl.where(cols == 0, 0.0, float("-inf"))
-        xs = tl.where(bad[:, None], first[None, :], xm)
-        m = tl.max(xs, axis=1)
-        t = xs - m[:, None]  # <= 0; -inf for masked classes and padding: exp -> 0
-        et = tl.exp(t)
-        Z = tl.sum(et, axis=1)  # >= 1: the arg-max lane contributes exp(0)
-        p = et / Z[:, None]
-        # H = log Z - sum_c p_c t_c: two non-negative terms, no cancellation; p_c = 0 where t = -inf.
-        entropy = tl.log(Z) - tl.sum(p * tl.where(t == float("-inf"), 0.0, t), axis=1)
-        top = tl.argmax(xs, axis=1)  # ties: lowest index, so an equal runner-up stays in
-        t2 = tl.max(tl.where(cols[None, :] == top[:, None], float("-inf"), t), axis=1)
-        p1 = 1.0 / Z
-        p2 = tl.exp(t2) / Z
-        margin = p1 - p2
-        least = 1.0 - p1
-        nan_row = bad
+        entropy, margin, least, nan_row = _scores_from_logits(x, valid, cols)
     else:
-        neg_el = valid & (x < 0)  # includes -inf: xlogy(p, p) is NaN there
-        fin = valid & (x >= 0) & (x < float("inf"))
-        entropy = -tl.sum(_xlogx(tl.where(fin, x, 0.0)), axis=1)
-        entropy = tl.where(_any(pinf_el), float("-inf"), entropy)  # -inf * log(inf)
-        entropy = tl.where(_any(neg_el), float("nan"), entropy)
-        top = tl.argmax(xm, axis=1)
-        p1 = tl.max(xm, axis=1)
-        p2 = tl.max(tl.where(cols[None, :] == top[:, None], float("-inf"), xm), axis=1)
-        same_inf = (p1 == p2) & (tl.abs(p1) == float("inf"))  # inf - inf: the reference's NaN
-        margin = tl.where(same_inf, float("nan"), tl.where(same_inf, 0.0, p1) - tl.where(same_inf, 0.0, p2))
-        least = 1.0 - p1
-        nan_row = _any(nan_el)  # topk ranks NaN first: all three scores are NaN
+        entropy, margin, least, nan_row = _scores_from_probs(x, valid, cols)
     ok = rows < n
     tl.store(out + rows, tl.where(nan_row, float("nan"), entropy), mask=ok)
     tl.store(out + n + rows, tl.where(nan_row, float("nan"), margin), mask=ok)

@@ -172,6 +172,7 @@ template <class T> struct EfdaJob {
   int kind;
   T* u_fused;  // [n]
   T* u_modal;  // [M, n]
+  int exp = 0;
 };
 
 template <class T, int kKind> RLMBA_INLINE T dirichlet_term(T a, T S) {
@@ -221,13 +222,35 @@ RLMBA_INLINE void efda_group(const EfdaJob<T>& j, const Lanes& g, T* scratch) {
   for (int64_t m = 0; m < M; ++m) {
     const T it = j.inv_t[m], wm = j.w[m];
     T* Em = E + m * C * kRows;
+    alignas(64) T es[kRows] = {};
+    if (j.exp == 0) {
     gather_lanes(j.zs[m] + g.start * C, C, Em, [it](T z) { return z * it; });
     softplus_inplace(Em, C * kRows);
-    alignas(64) T es[kRows] = {};
     for (int64_t c = 0; c < C; ++c) {
       const T* __restrict e = Em + c * kRows;
 #pragma omp simd
       for (int r = 0; r < kRows; ++r) es[r] += e[r];
+    }
+    } else if (j.exp == 1) {
+    gather_lanes(j.zs[m] + g.start * C, C, Em, [it](T z) { return z * it; });
+    for (int64_t c = 0; c < C; ++c) {
+      T* __restrict e = Em + c * kRows;
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) {
+        e[r] = softplus(e[r]);
+        es[r] += e[r];
+      }
+    }
+    } else {
+    const T* __restrict z = j.zs[m] + g.start * C;
+    for (int64_t c = 0; c < C; ++c) {
+      T* __restrict e = Em + c * kRows;
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) {
+        e[r] = softplus(z[r * C + c] * it);
+        es[r] += e[r];
+      }
+    }
     }
 #pragma omp simd
     for (int r = 0; r < kRows; ++r) {
@@ -255,6 +278,8 @@ RLMBA_ISA_CLONES(efda_groups, EfdaJob)
 
 template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
   const int64_t work = j.M * j.n * j.C;
+  const char* ex = std::getenv("RLMBA_EXP");
+  const_cast<EfdaJob<T>&>(j).exp = ex ? std::atoi(ex) : 0;
   if (isa == Isa::kRows) {
     parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) {
@@ -369,7 +394,7 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
       const T* __restrict x = X + c * kRows;
 #pragma omp simd
       for (int r = 0; r < kRows; ++r) {
-        const T d = x[r] - m1[r], ed = exp(d);
+        const T d = x[r] - m1[r], ed = exp_nonpositive(d);
         k[r] += select(d == T(0), T(1), T(0));
         rest[r] += select(d == T(0), T(0), ed);
         h[r] += select(ed > T(0), ed * d, T(0));

@@ -252,8 +252,10 @@ RLMBA_BINDINGS(cpu_seeding) {
       [](uintptr_t probs, bool f64, int64_t N, int64_t C, std::vector<uintptr_t> hs,
          std::vector<int64_t> dims, uintptr_t scales, bool per_sample, uintptr_t u, int64_t b,
          uintptr_t out) {
-        if (N < 1 || C < 1 || b < 1 || b > N) throw std::invalid_argument("kmeanspp_gradient: need 1 <= b <= N, C >= 1");
-        if (hs.empty() || hs.size() != dims.size()) throw std::invalid_argument("kmeanspp_gradient: hs and dims differ in length");
+        if (N < 1 || C < 1 || b < 1 || b > N)
+          throw std::invalid_argument("kmeanspp_gradient: need 1 <= b <= N, C >= 1");
+        if (hs.empty() || hs.size() != dims.size())
+          throw std::invalid_argument("kmeanspp_gradient: need as many dims as feature matrices, at least one");
         py::gil_scoped_release release;
         if (f64)
           rlmba::cpu::run<double>(probs, N, C, hs, dims, scales, per_sample, u, b, out);

@@ -407,6 +407,30 @@ RLMBA_CLONES void inv_norms_range(const S* x, int64_t d, int64_t lo, int64_t hi,
   }
 }
 
+// Mean row in float64 (scaled by inv_norm for cosine, if given). Threads split the columns, 16
+// at a time, and add their columns of every row in row order: a fixed order for any thread count.
+template <class S, class C>
+RLMBA_CLONES void mean_columns(const S* x, int64_t n, int64_t d, const C* inv_norm, int64_t j0, int64_t j1,
+                               double* sums) {
+  using rlmba::select::load;
+  for (int64_t i = 0; i < n; ++i) {
+    const double s = inv_norm ? static_cast<double>(inv_norm[i]) : 1.0;
+#pragma omp simd
+    for (int64_t j = j0; j < j1; ++j) sums[j] += static_cast<double>(C(load(x[i * d + j]))) * s;
+  }
+}
+
+template <class S, class C>
+void pool_mean(const S* x, int64_t n, int64_t d, const C* inv_norm, C* mean) {
+  constexpr int64_t kCols = 16;
+  const int64_t nc = (d + kCols - 1) / kCols;
+  std::vector<double> sums(d, 0.0);
+  const int T = threads_for(nc, 1);
+#pragma omp parallel for num_threads(T) schedule(static)
+  for (int64_t cb = 0; cb < nc; ++cb) mean_columns(x, n, d, inv_norm, cb * kCols, std::min(d, (cb + 1) * kCols), sums.data());
+  for (int64_t j = 0; j < d; ++j) mean[j] = static_cast<C>(sums[j] / static_cast<double>(n));
+}
+
 // Labeled-set initialisation, one tile of m pool rows at a time. g = x_tile @ lab^T [m, L]
 // comes from torch's GEMM; this epilogue turns it into the nearest distance and folds it into
 // mind: euclidean min_j (|l_j|^2 - 2 g_ij) + |x_i|^2, cosine 1 - max_j g_ij / |x_i| (lab rows
@@ -507,6 +531,14 @@ RLMBA_BINDINGS(cpu_selection) {
       }
     });
   }, "1 / |x_i| of every row into out[n] (compute dtype).");
+
+  m.def("pool_mean", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t inv_norm, uintptr_t out) {
+    py::gil_scoped_release release;
+    by_storage(storage, x, [&](auto xs, auto* tag) {
+      using C = std::remove_pointer_t<decltype(tag)>;
+      rlmba::cpu::pool_mean(xs, n, d, ptr<const C>(inv_norm), ptr<C>(out));
+    });
+  }, "Mean row (float64 sums, rows scaled by inv_norm if given) into out[d] (compute dtype).");
 
   m.def("labeled_min", [](uintptr_t g, uintptr_t xt, uintptr_t lab, uintptr_t lab_sq, uintptr_t inv_norm,
                           int64_t m_rows, int64_t L, int64_t d, int metric, double refine_tol, uintptr_t mind,

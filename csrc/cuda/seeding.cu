@@ -31,7 +31,7 @@ namespace cuda {
 namespace {
 
 using seeding::kBlock;
-constexpr int kUpdateThreads = 1024;  // 32 warps: one point per warp at a time
+constexpr int kUpdateThreads = 1024;  // 32 warps, one point per warp at a time; <= 64 registers
 constexpr int kPickThreads = 256;
 
 template <class T>
@@ -79,7 +79,7 @@ __global__ void prepare_kernel(Pool<T> P, Work W) {
   W.picked[i] = 0;
 }
 
-__global__ void first_pick_kernel(int64_t N, Work W, int64_t* out) {
+__global__ void __launch_bounds__(1024) first_pick_kernel(int64_t N, Work W, int64_t* out) {
   __shared__ double best_a[1024];
   __shared__ int64_t best_i[1024];
   int64_t j = -1;
@@ -108,7 +108,8 @@ __global__ void first_pick_kernel(int64_t N, Work W, int64_t* out) {
 }
 
 template <class T>
-__global__ void update_kernel(Pool<T> P, Work W, const int64_t* out, int64_t t) {
+__global__ void __launch_bounds__(kUpdateThreads)
+    update_kernel(Pool<T> P, Work W, const int64_t* out, int64_t t) {
   __shared__ double sD[kBlock];
   const int64_t c = out[t - 1];
   const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBlock;
@@ -148,7 +149,8 @@ __global__ void update_kernel(Pool<T> P, Work W, const int64_t* out, int64_t t) 
   }
 }
 
-__global__ void pick_kernel(int64_t N, int64_t nb, Work W, const double* u, int64_t* out, int64_t t) {
+__global__ void __launch_bounds__(kPickThreads)
+    pick_kernel(int64_t N, int64_t nb, Work W, const double* u, int64_t* out, int64_t t) {
   __shared__ double total;
   __shared__ unsigned long long found;
   if (threadIdx.x == 0) {
@@ -194,7 +196,8 @@ __global__ void pick_kernel(int64_t N, int64_t nb, Work W, const double* u, int6
 }
 
 void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string("cuda seeding: ") + what + ": " + cudaGetErrorString(err));
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string("cuda seeding: ") + what + ": " + cudaGetErrorString(err));
 }
 
 template <class T>

@@ -21,7 +21,7 @@ import time
 RUN_FLAGS = {"dataset": "dataset", "modalities": "modalities", "strategy": "strategies", "seeds": "seeds",
              "initial": "initial", "budget": "budget", "rounds": "rounds", "device": "device",
              "threads": "threads", "policy": "policy", "baselines": "baselines", "out": "out",
-             "epochs": ("train", "epochs"), "episodes": ("rlmba", "train_episodes"),
+             "epochs": ("train", "epochs"), "min_steps": ("train", "min_steps"), "episodes": ("rlmba", "train_episodes"),
              "reward_mode": ("rlmba", "reward_mode")}
 
 DEMO = {"dataset": "mfeat", "strategies": ["rlmba", "random", "entropy"], "seeds": [0, 1, 2], "initial": 20,
@@ -108,6 +108,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, help="labels per round b")
     p.add_argument("--rounds", type=int, help="selection rounds T (T + 1 evaluations)")
     p.add_argument("--epochs", type=int, help="training epochs per round E")
+    p.add_argument("--min-steps", dest="min_steps", type=int, help="at least this many gradient steps per round")
     p.add_argument("--episodes", type=int, help="RL-MBA policy-training episodes before evaluation")
     p.add_argument("--policy", help="a saved policy (policy.pt): skip policy training")
     p.add_argument("--baselines", help="baseline curves JSON for the relative reward (e.g. a curves.json)")

@@ -21,6 +21,8 @@ class TrainConfig:
     dropout: float = 0.1          # encoder dropout; also what MC-dropout strategies sample (ours)
     epochs: int = 40              # E epochs per round (paper: 15 on pretrained backbones)
     batch_size: int = 64
+    min_steps: int = 60           # extra epochs until at least this many gradient steps (ours:
+                                  # 20 labels are one batch, and 40 single steps under-train)
     lr: float = 3e-3              # AdamW (ours; EDL heads from scratch on few labels need it)
     weight_decay: float = 1e-2    # AdamW (ours)
     alpha: float = 0.1            # weight of the annealed evidential KL term (METHOD: "alpha")

@@ -1,6 +1,7 @@
 """Training the multimodal evidential classifier on the labeled set, one round at a time."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -48,7 +49,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 def train_model(model, optimizer, dataset, labeled: torch.Tensor, cfg: TrainConfig, seed: int,
                 progress: bool = False, desc: str = "epochs", on_epoch=None) -> TrainLog:
-    """E epochs of AdamW on the summed EDL losses (modality heads + fused head).
+    """E epochs of AdamW on the summed EDL losses (modality heads + fused head); more epochs
+    when E would give fewer than ``cfg.min_steps`` gradient steps (small labeled sets).
 
     Mini-batch order comes from a generator seeded with ``seed``; dropout draws from the global
     RNG, which is forked and seeded with ``seed`` too, so a round is a pure function of
@@ -58,11 +60,12 @@ def train_model(model, optimizer, dataset, labeled: torch.Tensor, cfg: TrainConf
     g = torch.Generator().manual_seed(seed)
     xs, y = dataset.inputs(labeled), dataset.labels[labeled]
     n = len(labeled)
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / math.ceil(n / cfg.batch_size)))
     log = TrainLog()
     model.train()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for epoch in tqdm(range(cfg.epochs), desc=desc, leave=False, disable=not progress):
+        for epoch in tqdm(range(epochs), desc=desc, leave=False, disable=not progress):
             kl = cfg.alpha * min(1.0, epoch / max(cfg.anneal_epochs, 1))
             order = torch.randperm(n, generator=g).to(y.device)
             tot, gn, steps = 0.0, 0.0, 0

@@ -5,9 +5,10 @@ pool in chunks of ``chunk_size`` rows, so peak extra memory is bounded by the ch
 pool. Torch tensors (CPU or CUDA) and numpy arrays are accepted; numpy in gives numpy out.
 float16/bfloat16/float32 inputs compute and return float32; float64 computes in float64.
 
-NaN contract: a NaN (or +inf) logit makes that sample's score NaN on every backend; nothing
-is raised, so a pool never has to be scanned twice. ``topb_select`` never selects NaN.
-A -inf logit is a masked class: zero evidence, zero probability.
+NaN contract: nothing is raised, so a pool never has to be scanned twice. A NaN logit makes
+that sample's score NaN on every backend; a +inf logit (infinite evidence) gives what IEEE
+arithmetic gives in the reference: NaN for ``variance`` and ``entropy``, 0 for ``vacuity``.
+``topb_select`` never selects NaN. A -inf logit is a masked class: zero evidence, zero probability.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def fuse_evidence(logits, weights=None, temperatures=None, rule: str = "weighted
         raise ValueError("weights: the 'ds' rule combines unweighted opinions; pass weights=None")
     w = chk.modality_weights(weights, len(zs)) if rule == "weighted" else None
     t = chk.temperatures_of(temperatures, len(zs))
-    fn = dispatch("fuse_evidence", zs[0].device.type, backend, dtype=zs[0].dtype, rule=rule)
+    fn = dispatch("fuse_evidence", zs[0].device.type, backend, dtype=zs[0].dtype, rule=rule, C=zs[0].shape[1])
     return _numpy_out(fn(zs, w, t, rule), was_numpy)
 
 
@@ -75,7 +76,7 @@ def dirichlet_uncertainty(alpha, kind: str = "variance", *, chunk_size: int | No
     chk.check_ndim(a, 2, "alpha", "[N, C]")
     chk.check_nonempty(a.shape[0], "alpha")
     chk.check_choice(kind, KINDS, "kind")
-    fn = dispatch("dirichlet_uncertainty", a.device.type, backend, dtype=a.dtype, kind=kind)
+    fn = dispatch("dirichlet_uncertainty", a.device.type, backend, dtype=a.dtype, kind=kind, C=a.shape[1])
     a = chk.row_contiguous(a)
     out = torch.empty(a.shape[0], dtype=compute_dtype(a.dtype), device=a.device)
     for i, j in _chunks(a.shape[0], chunk_size):
@@ -100,7 +101,7 @@ def efda_scores(logits, weights=None, temperatures=None, kind: str = "variance",
     w = chk.modality_weights(weights, len(zs))
     t = chk.temperatures_of(temperatures, len(zs))
     chk.check_choice(kind, KINDS, "kind")
-    fn = dispatch("efda_scores", zs[0].device.type, backend, dtype=zs[0].dtype, kind=kind)
+    fn = dispatch("efda_scores", zs[0].device.type, backend, dtype=zs[0].dtype, kind=kind, C=zs[0].shape[1])
     n, dtype = zs[0].shape[0], compute_dtype(zs[0].dtype)
     u_fused = torch.empty(n, dtype=dtype, device=zs[0].device)
     u_modal = torch.empty(len(zs), n, dtype=dtype, device=zs[0].device)
@@ -116,7 +117,7 @@ def _class_scores(x, from_logits: bool, chunk_size, backend, name="probs"):
     chk.check_nonempty(t.shape[0], name)
     if t.shape[1] < 2:
         raise ValueError(f"{name}: margin scores need at least 2 classes, got C = {t.shape[1]}")
-    fn = dispatch("uncertainty_scores", t.device.type, backend, dtype=t.dtype)
+    fn = dispatch("uncertainty_scores", t.device.type, backend, dtype=t.dtype, C=t.shape[1])
     t = chk.row_contiguous(t)
     out = torch.empty(3, t.shape[0], dtype=compute_dtype(t.dtype), device=t.device)
     for i, j in _chunks(t.shape[0], chunk_size):
@@ -165,7 +166,7 @@ def bald(probs, *, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
     if t.shape[0] == 0:
         raise ValueError("probs: no MC samples (S = 0)")
     chk.check_nonempty(t.shape[1], "probs")
-    fn = dispatch("bald", t.device.type, backend, dtype=t.dtype)
+    fn = dispatch("bald", t.device.type, backend, dtype=t.dtype, C=t.shape[2])
     t = t if t.stride(-1) == 1 and t.stride(-2) == t.shape[-1] else t.contiguous()
     out = torch.empty(t.shape[1], dtype=compute_dtype(t.dtype), device=t.device)
     for i, j in _chunks(t.shape[1], chunk_size):

@@ -45,6 +45,14 @@ def _embed(pool: torch.Tensor, metric: str) -> torch.Tensor:
     return x / torch.linalg.vector_norm(x, dim=1, keepdim=True) if metric == "cosine" else x
 
 
+def pool_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean row, accumulated in float64 over blocks of 4096 rows, rounded to x's dtype."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    for i in range(0, x.shape[0], 4096):
+        total += x[i:i + 4096].sum(0).to(torch.float64)
+    return (total / x.shape[0]).to(x.dtype)
+
+
 def _dist_to(x: torch.Tensor, sq: torch.Tensor, c: torch.Tensor, metric: str) -> torch.Tensor:
     """Distance of every row of the embedded pool ``x`` (|x|^2 = sq) to one embedded center c."""
     dot = x @ c
@@ -102,7 +110,7 @@ def k_center_greedy(pool: torch.Tensor, b: int, labeled: torch.Tensor, exclude: 
     if labeled.shape[0] or exclude.numel():
         pick = int(torch.argmax(mind))  # first maximum: lowest index
     else:
-        mean = x.to(torch.float64).mean(0).to(x.dtype)
+        mean = pool_mean(x)
         pick = int(torch.argmax(((x - mean) ** 2).sum(1)))
     picks = []
     for step in range(b):
@@ -128,7 +136,7 @@ def k_center_greedy_cdist(pool: torch.Tensor, b: int, labeled: torch.Tensor, exc
     if labeled.shape[0] or exclude.numel():
         pick = int(torch.argmax(mind))
     else:
-        pick = int(torch.argmax(torch.cdist(x, x.to(torch.float64).mean(0, keepdim=True).to(x.dtype))[:, 0]))
+        pick = int(torch.argmax(torch.cdist(x, pool_mean(x)[None])[:, 0]))
     picks = []
     for s in range(b):
         picks.append(pick)

@@ -41,14 +41,11 @@ def _labeled_min(x, lab, inv_norm, metric, mind):
 
 
 def _mean(x, inv_norm, cdt):
-    """Pool mean in the metric's space (x, or x / |x|), summed in float64 by row tiles."""
-    total = torch.zeros(x.shape[1], dtype=torch.float64)
-    for i in range(0, x.shape[0], 1 << 16):
-        rows = x[i:i + (1 << 16)].to(torch.float64)
-        if inv_norm is not None:
-            rows = rows * inv_norm[i:i + (1 << 16), None].to(torch.float64)
-        total += rows.sum(0)
-    return (total / x.shape[0]).to(cdt)
+    """Pool mean in the metric's space (x, or x / |x|), float64 sums in C++."""
+    mean = torch.empty(x.shape[1], dtype=cdt)
+    _C.pool_mean(x.data_ptr(), STORAGE[x.dtype], x.shape[0], x.shape[1],
+                 0 if inv_norm is None else inv_norm.data_ptr(), mean.data_ptr())
+    return mean
 
 
 @implements("k_center_greedy", "cpp")

@@ -32,6 +32,7 @@ from .fastmath import OPTS, as_float, exp, log, softplus
 
 PAR = {**OPTS, "parallel": True}
 VARIANCE, VACUITY, ENTROPY = 0, 1, 2
+BLOCK_ELEMENTS = 1 << 16
 
 
 @intrinsic
@@ -53,8 +54,9 @@ def _view(address, size, like):
 
 @njit(**OPTS)
 def _block_rows(C, planes):
-    """R: about 64 KiB of float32 scratch in ``planes`` [C, R] planes, 16 <= R <= 1024."""
-    return max(16, min(1024, (16384 // (C * planes)) // 16 * 16))
+    """R: ``planes`` [C, R] scratch planes of 2^16 elements in all (256 KiB of float32, in L2),
+    R a multiple of 16 in [16, 1024]."""
+    return max(16, min(1024, (BLOCK_ELEMENTS // (C * planes)) // 16 * 16))
 
 
 @njit(**OPTS)
@@ -63,52 +65,58 @@ def _xlogx(p, zero):
     return zero if p == zero else p * log(p)
 
 
+# Helpers take array views and index them with range() counters: numba wraps negative indices
+# (x[i] with i < 0 reads x[n + i]), and an index LLVM cannot prove non-negative (an offset
+# passed as an argument) turns a contiguous load into a gather.
 @njit(**OPTS)
-def _gather_columns(src, base, rows, C, dst, off, R):
-    """Row-major block src[base + r C + c] -> class-major dst[off + c R + r]."""
+def _gather_columns(src, rows, C, dst, R):
+    """Row-major block src[r C + c] -> class-major plane dst[c R + r], r < rows."""
     for c in range(C):
+        d, s = dst[c * R:c * R + rows], src[c:]
         for r in range(rows):
-            dst[off + c * R + r] = src[base + r * C + c]
+            d[r] = s[r * C]
 
 
 @njit(**OPTS)
-def _evidence_rows(z, base, size, T, tmp):
-    """tmp[i] = softplus(z[base + i] / T), row-major, i < size (the reference's e = softplus(z / T))."""
-    for i in range(size):
-        tmp[i] = softplus(z[base + i] / T)
+def _evidence_rows(z, T, tmp):
+    """tmp[i] = softplus(z[i] / T): the reference's e = softplus(z / T), row-major."""
+    for i in range(z.size):
+        tmp[i] = softplus(z[i] / T)
 
 
 @njit(**OPTS)
-def _dirichlet_block(E, off, R, rows, C, shift, kind, S, acc, acc64, out, o0):
-    """out[o0 + r] = uncertainty of alpha[c] = shift + E[off + c R + r] (class-major), r < rows."""
+def _dirichlet_block(E, R, rows, C, shift, kind, S, acc, acc64, out):
+    """out[r] = uncertainty of alpha_c = shift + E[c R + r] (a class-major plane), r < rows."""
     zero = as_float(0.0, E)
     for r in range(rows):
         S[r] = 0.0
     for c in range(C):
+        e = E[c * R:c * R + rows]
         for r in range(rows):
-            S[r] += shift + E[off + c * R + r]  # alpha rounded as the reference rounds it
+            S[r] += shift + e[r]  # alpha rounded as the reference rounds it
     if kind == VACUITY:
         for r in range(rows):
-            out[o0 + r] = C / S[r]
-        return
-    if kind == VARIANCE:  # per-term form (S^2 - sum a^2 would cancel), in float64: S - a_c
+            out[r] = C / S[r]
+    elif kind == VARIANCE:  # per-term form (S^2 - sum a^2 would cancel), in float64: S - a_c
         for r in range(rows):  # is the sum of the other classes, small beside a dominant a_c
             acc64[r] = 0.0
         for c in range(C):
+            e = E[c * R:c * R + rows]
             for r in range(rows):
-                a = shift + E[off + c * R + r]
+                a = shift + e[r]
                 acc64[r] += a * (S[r] - a)
         for r in range(rows):
             s = S[r]
-            out[o0 + r] = acc64[r] / (s * s * (s + 1.0)) / C
+            out[r] = acc64[r] / (s * s * (s + 1.0)) / C
     else:  # entropy of p = alpha / S
         for r in range(rows):
             acc[r] = zero
         for c in range(C):
+            e = E[c * R:c * R + rows]
             for r in range(rows):
-                acc[r] -= _xlogx(as_float((shift + E[off + c * R + r]) / S[r], E), zero)
+                acc[r] -= _xlogx(as_float((shift + e[r]) / S[r], E), zero)
         for r in range(rows):
-            out[o0 + r] = acc[r]
+            out[r] = acc[r]
 
 
 @njit(**PAR)
@@ -129,20 +137,27 @@ def efda(addresses, n, C, w, t, kind, u_fused, u_modal, nparts):
         tmp = np.empty(plane, u_fused.dtype)
         S, S2 = np.empty(R, np.float64), np.empty(R, np.float64)
         acc = np.empty(R, u_fused.dtype)
-        fused = M * plane
+        Ef = E[M * plane:]
         for b in range(p * nb // parts, (p + 1) * nb // parts):
             r0 = b * R
             rows = min(R, n - r0)
-            E[fused:fused + plane] = zero
+            Ef[:] = zero
             for m in range(M):
-                _evidence_rows(_view(addresses[m], n * C, u_fused), r0 * C, rows * C, t[m], tmp)
-                _gather_columns(tmp, 0, rows, C, E, m * plane, R)
-                wm = w[m]
-                for i in range(plane):
-                    E[fused + i] += wm * E[m * plane + i]
+                z = _view(addresses[m], n * C, u_fused)
+                _evidence_rows(z[r0 * C:(r0 + rows) * C], t[m], tmp)
+                Em = E[m * plane:(m + 1) * plane]
+                _gather_columns(tmp, rows, C, Em, R)
+                _axpy(w[m], Em, Ef)
             for m in range(M):
-                _dirichlet_block(E, m * plane, R, rows, C, one, kind, S, acc, S2, u_modal[m], r0)
-            _dirichlet_block(E, fused, R, rows, C, one, kind, S, acc, S2, u_fused, r0)
+                _dirichlet_block(E[m * plane:], R, rows, C, one, kind, S, acc, S2, u_modal[m, r0:r0 + rows])
+            _dirichlet_block(Ef, R, rows, C, one, kind, S, acc, S2, u_fused[r0:r0 + rows])
+
+
+@njit(**OPTS)
+def _axpy(a, x, y):
+    """y += a x (the reference's running sum of w_m e_m)."""
+    for i in range(y.size):
+        y[i] += a * x[i]
 
 
 @njit(**PAR)
@@ -159,8 +174,8 @@ def dirichlet(alpha, n, C, kind, out, nparts):
         for b in range(p * nb // parts, (p + 1) * nb // parts):
             r0 = b * R
             rows = min(R, n - r0)
-            _gather_columns(alpha, r0 * C, rows, C, E, 0, R)
-            _dirichlet_block(E, 0, R, rows, C, zero, kind, S, acc, S2, out, r0)
+            _gather_columns(alpha[r0 * C:(r0 + rows) * C], rows, C, E, R)
+            _dirichlet_block(E, R, rows, C, zero, kind, S, acc, S2, out[r0:r0 + rows])
 
 
 @njit(**PAR)
@@ -173,35 +188,45 @@ def fuse_weighted(addresses, n, C, w, t, out, nparts):
     parts = min(nb, nparts)
     zero, one = as_float(0.0, out), as_float(1.0, out)
     for p in prange(parts):
+        tmp = np.empty(step, out.dtype)
         for b in range(p * nb // parts, (p + 1) * nb // parts):
             lo, hi = b * step, min(size, (b + 1) * step)
-            out[lo:hi] = zero
+            o = out[lo:hi]
+            o[:] = zero
             for m in range(M):
                 z = _view(addresses[m], size, out)
-                Tm, wm = t[m], w[m]
-                for i in range(lo, hi):
-                    out[i] += wm * softplus(z[i] / Tm)
-            for i in range(lo, hi):
-                out[i] = one + out[i]
+                _evidence_rows(z[lo:hi], t[m], tmp)
+                _axpy(w[m], tmp[:hi - lo], o)
+            for i in range(hi - lo):
+                o[i] = one + o[i]
+
 
 
 @njit(**OPTS)
 def _flag_bad_rows(v, rows, C, one, S, bad):
-    """bad[r] |= the opinion sum S = sum_c (1 + v[r C + c]) is not finite (in v's dtype, as the
-    reference's ds_combine computes it: there an infinite or NaN S makes the whole row NaN)."""
+    """bad[r] |= the opinion sum S = sum_c (1 + v[r C + c]) is not finite, summed in v's dtype as
+    the reference's ds_combine sums it (there an inf or NaN S makes the whole row NaN)."""
     S[:rows] = 0.0
     for c in range(C):
+        col = v[c:]
         for r in range(rows):
-            S[r] += one + v[r * C + c]
+            S[r] += one + col[r * C]
     for r in range(rows):
         bad[r] = bad[r] or not (S[r] - S[r] == 0.0)
+
+
+@njit(**OPTS)
+def _ds_fold(acc, e, C):
+    """acc <- acc + e + acc e / C: the DS combination of two evidences, 1 + e/C multiplying."""
+    for i in range(e.size):
+        acc[i] = acc[i] + e[i] + acc[i] * e[i] / C
 
 
 @njit(**PAR)
 def fuse_ds(addresses, n, C, t, out, nparts):
     """TMC's reduced Dempster-Shafer combination folded left, in closed form per class:
-    1 + e/C = prod_m (1 + e_m/C), accumulated as e <- e + e_m + e e_m / C (no cancellation);
-    alpha = 1 + e. Rows whose combined opinions have a non-finite S are NaN, as in the reference."""
+    1 + e/C = prod_m (1 + e_m/C), accumulated by _ds_fold (no cancellation); alpha = 1 + e.
+    Rows whose combined opinions have a non-finite S are NaN, as in the reference."""
     M = addresses.shape[0]
     R = _block_rows(C, 2)
     nb = (n + R - 1) // R
@@ -215,40 +240,43 @@ def fuse_ds(addresses, n, C, t, out, nparts):
         for b in range(p * nb // parts, (p + 1) * nb // parts):
             r0 = b * R
             rows = min(R, n - r0)
-            base, size = r0 * C, rows * C
+            size = rows * C
             bad[:rows] = False
             for m in range(M):
-                _evidence_rows(_view(addresses[m], n * C, out), base, size, t[m], tmp)
-                if M > 1:
+                z = _view(addresses[m], n * C, out)
+                _evidence_rows(z[r0 * C:r0 * C + size], t[m], tmp[:size])
+                if M > 1:  # every opinion the reference combines
                     _flag_bad_rows(tmp, rows, C, one, S, bad)
                 if m == 0:
                     acc[:size] = tmp[:size]
                     continue
-                for i in range(size):
-                    acc[i] = acc[i] + tmp[i] + acc[i] * tmp[i] / Cf
+                _ds_fold(acc, tmp[:size], Cf)
                 if m < M - 1:  # the running opinion is combined again
                     _flag_bad_rows(acc, rows, C, one, S, bad)
+            o = out[r0 * C:r0 * C + size]
             for i in range(size):
-                out[base + i] = one + acc[i]
+                o[i] = one + acc[i]
             for r in range(rows):
                 if bad[r]:
-                    out[base + r * C:base + (r + 1) * C] = nan
+                    o[r * C:(r + 1) * C] = nan
 
 
 @njit(**OPTS)
 def _top2(X, R, rows, C, t1, t2):
-    """Largest and second largest of each class-major row (a repeated maximum counts twice)."""
+    """Largest and second largest of each row of a class-major plane (a repeated maximum counts
+    twice; NaN is skipped here and handled by the callers)."""
     t1[:rows] = -np.inf
     t2[:rows] = -np.inf
     for c in range(C):
+        x = X[c * R:c * R + rows]
         for r in range(rows):
-            v, a, b = X[c * R + r], t1[r], t2[r]
+            v, a, b = x[r], t1[r], t2[r]
             t2[r] = a if v > a else (v if v > b else b)
             t1[r] = v if v > a else a
 
 
 @njit(**OPTS)
-def _softmax_scores(X, R, rows, C, t1, t2, S, acc, out, r0):
+def _softmax_scores(X, R, rows, C, t1, t2, S, acc, ent, mar, lc):
     """From logits: p = e / s, e_c = exp(d_c), d_c = x_c - max. Entropy = log s - sum_c p_c d_c
     (both terms >= 0, no cancellation); a masked class (e = 0, d = -inf) adds nothing. A NaN or
     +inf logit, or an all -inf row, makes d NaN and with it every score of the row."""
@@ -256,34 +284,36 @@ def _softmax_scores(X, R, rows, C, t1, t2, S, acc, out, r0):
     S[:rows] = 0.0
     acc[:rows] = zero
     for c in range(C):
+        x = X[c * R:c * R + rows]
         for r in range(rows):
-            d = X[c * R + r] - t1[r]
+            d = x[r] - t1[r]
             e = exp(d)
             S[r] += e
             acc[r] += zero if e == zero else e * d
     for r in range(rows):
         s = S[r]
-        out[0, r0 + r] = log(s) - acc[r] / s
-        out[1, r0 + r] = (1.0 - exp(t2[r] - t1[r])) / s  # (e_(1) - e_(2)) / s with e_(1) = 1
-        out[2, r0 + r] = (s - 1.0) / s
+        ent[r] = log(s) - acc[r] / s
+        mar[r] = (1.0 - exp(t2[r] - t1[r])) / s  # (e_(1) - e_(2)) / s with e_(1) = exp(0) = 1
+        lc[r] = (s - 1.0) / s
 
 
 @njit(**OPTS)
-def _prob_scores(X, R, rows, C, t1, t2, flag, acc, out, r0):
+def _prob_scores(X, R, rows, C, t1, t2, flag, acc, ent, mar, lc):
     """From probabilities: entropy -sum xlogy(p, p); torch.topk ranks NaN above every number, so a
     NaN in the row makes margin and least confidence NaN (flag is 0 or NaN)."""
     zero = as_float(0.0, X)
     acc[:rows] = zero
     flag[:rows] = zero
     for c in range(C):
+        x = X[c * R:c * R + rows]
         for r in range(rows):
-            v = X[c * R + r]
+            v = x[r]
             acc[r] -= _xlogx(v, zero)
             flag[r] = v if v != v else flag[r]
     for r in range(rows):
-        out[0, r0 + r] = acc[r]
-        out[1, r0 + r] = t1[r] - t2[r] + flag[r]
-        out[2, r0 + r] = 1.0 - t1[r] + flag[r]
+        ent[r] = acc[r]
+        mar[r] = t1[r] - t2[r] + flag[r]
+        lc[r] = 1.0 - t1[r] + flag[r]
 
 
 @njit(**PAR)
@@ -294,20 +324,27 @@ def class_scores(x, n, C, from_logits, out, nparts):
     parts = min(nb, nparts)
     for p in prange(parts):
         X = np.empty(C * R, out.dtype)
-        t1 = np.empty(R, out.dtype)
-        t2 = np.empty(R, out.dtype)
-        acc = np.empty(R, out.dtype)
+        t1, t2 = np.empty(R, out.dtype), np.empty(R, out.dtype)
+        acc, flag = np.empty(R, out.dtype), np.empty(R, out.dtype)
         S = np.empty(R, np.float64)
-        flag = np.empty(R, out.dtype)
         for b in range(p * nb // parts, (p + 1) * nb // parts):
             r0 = b * R
             rows = min(R, n - r0)
-            _gather_columns(x, r0 * C, rows, C, X, 0, R)
+            _gather_columns(x[r0 * C:(r0 + rows) * C], rows, C, X, R)
             _top2(X, R, rows, C, t1, t2)
+            ent, mar, lc = out[0, r0:r0 + rows], out[1, r0:r0 + rows], out[2, r0:r0 + rows]
             if from_logits:
-                _softmax_scores(X, R, rows, C, t1, t2, S, acc, out, r0)
+                _softmax_scores(X, R, rows, C, t1, t2, S, acc, ent, mar, lc)
             else:
-                _prob_scores(X, R, rows, C, t1, t2, flag, acc, out, r0)
+                _prob_scores(X, R, rows, C, t1, t2, flag, acc, ent, mar, lc)
+
+
+@njit(**OPTS)
+def _bald_accumulate(p, msum, xl, zero):
+    for i in range(p.size):
+        v = p[i]
+        msum[i] += v
+        xl[i] += _xlogx(v, zero)
 
 
 @njit(**PAR)
@@ -326,19 +363,17 @@ def bald(address, samples, stride, n, C, out, nparts):
         for b in range(p * nb // parts, (p + 1) * nb // parts):
             r0 = b * R
             rows = min(R, n - r0)
-            base, size = r0 * C, rows * C
+            size = rows * C
             msum[:size] = zero
             xl[:size] = zero
             for s in range(samples):
-                o = s * stride + base
-                for i in range(size):
-                    v = P[o + i]
-                    msum[i] += v
-                    xl[i] += _xlogx(v, zero)
+                o = s * stride + r0 * C
+                _bald_accumulate(P[o:o + size], msum, xl, zero)
             for i in range(size):
                 xl[i] = xl[i] / Sf - _xlogx(msum[i] / Sf, zero)
             acc[:rows] = zero
             for c in range(C):
+                col = xl[c:]
                 for r in range(rows):
-                    acc[r] += xl[r * C + c]
+                    acc[r] += col[r * C]
             out[r0:r0 + rows] = acc[:rows]
