@@ -14,7 +14,7 @@ test: $(VENV)/.built
 	$(PY) -m pytest -q
 
 test-all: $(VENV)/.built
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q -m ""
 
 bench: $(VENV)/.built
 	$(PY) -m pytest benchmarks -q

@@ -52,7 +52,7 @@ def test_config_file_then_flags(tmp_path):
 def test_run_writes_the_results_directory(data_file, tmp_path, capsys):
     out = tmp_path / "res"
     rc = cli.main(["run", "--dataset", data_file, "--strategy", "rlmba", "random", "entropy", "--seeds", "0", "1",
-                   "--initial", "5", "--budget", "5", "--rounds", "2", "--epochs", "2", "--episodes", "1",
+                   "--initial", "5", "--budget", "5", "--rounds", "2", "--epochs", "2", "--min-steps", "0", "--episodes", "1",
                    "--threads", "1", "--no-progress", "--out", str(out)])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -71,7 +71,7 @@ def test_run_writes_the_results_directory(data_file, tmp_path, capsys):
     # the curves file feeds the relative reward; a saved policy is evaluated frozen
     out2 = tmp_path / "res2"
     rc = cli.main(["run", "--dataset", data_file, "--strategy", "rlmba", "--seeds", "0", "--initial", "5",
-                   "--budget", "5", "--rounds", "2", "--epochs", "2", "--baselines", str(out / "curves.json"),
+                   "--budget", "5", "--rounds", "2", "--epochs", "2", "--min-steps", "0", "--baselines", str(out / "curves.json"),
                    "--policy", str(out / "policy.pt"), "--threads", "1", "--no-progress", "--out", str(out2)])
     assert rc == 0
     res2 = json.loads((out2 / "metrics.json").read_text())
@@ -79,7 +79,7 @@ def test_run_writes_the_results_directory(data_file, tmp_path, capsys):
 
 
 def test_demo_smoke(tmp_path, capsys):
-    rc = cli.main(["demo", "--seeds", "0", "--rounds", "1", "--epochs", "2", "--episodes", "1", "--no-progress",
+    rc = cli.main(["demo", "--seeds", "0", "--rounds", "1", "--epochs", "2", "--min-steps", "0", "--episodes", "1", "--no-progress",
                    "--out", str(tmp_path)])
     assert rc == 0
     out = capsys.readouterr().out

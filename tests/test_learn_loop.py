@@ -7,7 +7,7 @@ from rlmba.data import make_synthetic
 from rlmba.learn import (ActiveLearner, RLMBAConfig, RLMBAStrategy, RoundState, Strategy, TrainConfig,
                          available_strategies, make_strategy, register_strategy)
 
-TRAIN = TrainConfig(epochs=2, hidden=16, embed_dim=8, batch_size=16)
+TRAIN = TrainConfig(epochs=2, min_steps=0, hidden=16, embed_dim=8, batch_size=16)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -121,7 +121,7 @@ def test_last_round_is_capped_by_the_pool():
 
 def test_initial_indices_and_warm_start(ds):
     pool = ds.indices("pool")
-    learner = _learner(ds, make_strategy("random"), initial=pool[:7], train=TrainConfig(epochs=2, warm_start=True))
+    learner = _learner(ds, make_strategy("random"), initial=pool[:7], train=TrainConfig(epochs=2, min_steps=0, warm_start=True))
     learner.step()
     first = {k: v.clone() for k, v in learner.model.state_dict().items()}
     assert torch.equal(learner.labeled[:7], pool[:7])

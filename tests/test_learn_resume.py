@@ -35,7 +35,7 @@ def _run(data_file, out, *extra, fault=None):
     if fault:
         env[FAULT_ENV] = fault
     cmd = [sys.executable, "-m", "rlmba.cli", "run", "--dataset", data_file, "--strategy", "rlmba", "random",
-           "--seeds", "0", "--initial", "6", "--budget", "6", "--rounds", "3", "--epochs", "2",
+           "--seeds", "0", "--initial", "6", "--budget", "6", "--rounds", "3", "--epochs", "2", "--min-steps", "0",
            "--episodes", "2", "--threads", "1", "--no-progress", "--out", str(out), *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 

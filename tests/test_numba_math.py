@@ -16,8 +16,8 @@ numba = pytest.importorskip("numba", reason="the numba backend needs numba")
 fm = pytest.importorskip("rlmba.backends.numba.fastmath")
 
 WIDE = {np.float32: np.float64, np.float64: np.longdouble}
-# Max error in ulps of the correctly rounded result; measured 1.04 / 0.96 / 1.44 / 1.67 (float32)
-# and 1.04 / 1.27 / 1.55 / 1.73 (float64) on 6 * 10^6 points.
+# Max error in ulps of the correctly rounded result; measured 1.04 / 0.95 / 1.44 / 1.66 (float32)
+# and 1.06 / 1.15 / 1.48 / 1.67 (float64) on 6 * 10^6 points.
 MAX_ULPS = {"exp": 1.5, "log": 1.5, "log1p": 2.0, "softplus": 2.5}
 DTYPES = [np.float32, np.float64]
 
@@ -123,7 +123,7 @@ def _numba(op, dtype=torch.float32, **facts):
 def test_efda_across_block_and_part_boundaries(C, gen):
     """Row counts around the kernel's block size R (16..1024 rows) and its 4-per-thread parts."""
     backend = _numba("efda_scores", kind="variance")
-    for n in (1, 15, 17, 1023, 1025, 4099):
+    for n in (1, 15, 17, 1023, 1025, 4099) if C <= 101 else (1, 15, 17, 1025):
         z = make_logits(2, n, C, dtype=torch.float64, generator=gen)
         for kind in ("variance", "vacuity", "entropy"):
             got = rlmba.efda_scores(z, weights=[0.25, 0.75], kind=kind, backend=backend)

@@ -17,6 +17,7 @@ def test_wheel_ships_kernels_and_extension(tmp_path):
     wheel = next((tmp_path / "dist").glob("rlmba-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "rlmba/kernels/scoring.py" in names
+    assert "rlmba/data/mfeat.npz" in names and "rlmba/data/DATA.md" in names
     assert any(n.startswith("rlmba/_C") and n.endswith(".so") for n in names)
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(tmp_path / "site")

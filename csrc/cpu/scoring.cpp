@@ -149,20 +149,63 @@ template <class T> void pad_rows(const T* x, int64_t n, int64_t C, T* dst) {
   for (int64_t r = 0; r < kRows; ++r) std::copy(x + std::min(r, n - 1) * C, x + std::min(r, n - 1) * C + C, dst + r * C);
 }
 
-// dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes (strided loads).
+// dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes. For small C the loads
+// are strided by C (every row's line stays in L1 across the classes); for wide rows a class
+// loop would touch kRows lines at once and outrun the L1 fill buffers, so rows are read in order.
 template <class T, class F>
 RLMBA_INLINE void gather_lanes(const T* __restrict x, int64_t C, T* __restrict dst, const F& f) {
-  for (int64_t c = 0; c < C; ++c) {
-    T* __restrict d = dst + c * kRows;
+  if (C < 16) {
+    for (int64_t c = 0; c < C; ++c) {
+      T* __restrict d = dst + c * kRows;
 #pragma omp simd
-    for (int r = 0; r < kRows; ++r) d[r] = f(x[r * C + c]);
+      for (int r = 0; r < kRows; ++r) d[r] = f(x[r * C + c]);
+    }
+  } else {
+    for (int r = 0; r < kRows; ++r) {
+      const T* __restrict row = x + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dst[c * kRows + r] = f(row[c]);
+    }
   }
 }
 
+// ---------------------------------------------------------------- lane passes
+template <class T, int kKind> RLMBA_INLINE T dirichlet_term(T a, T S) {
+  return kKind == kVariance ? variance_term(a, S) : xlogx(a / S);
+}
+template <class T, int kKind> RLMBA_INLINE T dirichlet_finish(T acc, T S, int64_t C) {
+  return kKind == kVariance ? variance_finish(acc, S, C) : kKind == kVacuity ? static_cast<T>(C) / S : -acc;
+}
+
+// S[r] = C one + sum_c X[c][r]: alpha sums of alpha = one + X (one = 1 for evidence, 0 for alpha).
+template <class T> RLMBA_INLINE void lane_sums(const T* __restrict X, int64_t C, T one, T* __restrict S) {
+  alignas(64) T s[kRows] = {};
+  for (int64_t c = 0; c < C; ++c) {
+#pragma omp simd
+    for (int r = 0; r < kRows; ++r) s[r] += X[c * kRows + r];
+  }
+#pragma omp simd
+  for (int r = 0; r < kRows; ++r) S[r] = static_cast<T>(C) * one + s[r];
+}
+
+// u[r] of the Dirichlet with alpha = one + X[.][r] and sums S: the per-term pass (none for vacuity).
+template <class T, int kKind>
+RLMBA_INLINE void lane_uncertainty(const T* __restrict X, int64_t C, T one, const T* __restrict S, T* __restrict u) {
+  alignas(64) T acc[kRows] = {};
+  if (kKind != kVacuity)
+    for (int64_t c = 0; c < C; ++c) {
+#pragma omp simd
+      for (int r = 0; r < kRows; ++r) acc[r] += dirichlet_term<T, kKind>(one + X[c * kRows + r], S[r]);
+    }
+#pragma omp simd
+  for (int r = 0; r < kRows; ++r) u[r] = dirichlet_finish<T, kKind>(acc[r], S[r], C);
+}
+
 // ---------------------------------------------------------------- efda_scores
-// Grid: groups of kRows rows. Per group: pass 1 computes e_m = softplus(z_m / T_m) once per
-// logit into E [M][C][kRows] and the row sums; pass 2 reads E to accumulate the per-term
-// variance (or entropy) sums of every modality and of the fused alpha together.
+// Grid: groups of kRows rows. Per group: each modality's logits are transposed into lanes and
+// turned into evidence e_m = softplus(z_m / T_m) once per logit (E_m [C][kRows]), and added
+// into the fused evidence E_f = sum_m w_m E_m; then every one of the M + 1 evidence tiles goes
+// through the same sum pass and per-term pass. Alpha is never stored beyond the L1 tile.
 // Bytes: reads M N C logits once, writes (M + 1) N scores.
 template <class T> struct EfdaJob {
   const T* const* zs;
@@ -172,97 +215,29 @@ template <class T> struct EfdaJob {
   int kind;
   T* u_fused;  // [n]
   T* u_modal;  // [M, n]
-  int exp = 0;
 };
-
-template <class T, int kKind> RLMBA_INLINE T dirichlet_term(T a, T S) {
-  return kKind == kVariance ? variance_term(a, S) : xlogx(a / S);
-}
-template <class T, int kKind> RLMBA_INLINE T dirichlet_finish(T acc, T S, int64_t C) {
-  return kKind == kVariance ? variance_finish(acc, S, C) : kKind == kVacuity ? static_cast<T>(C) / S : -acc;
-}
-
-// Pass 2 of one group: the sum of terms of every modality (acc [M][kRows]) and of the fused one.
-template <class T, int kKind>
-RLMBA_INLINE void efda_terms(const EfdaJob<T>& j, const T* __restrict E, const T* __restrict S,
-                             const T* __restrict sf, T* __restrict acc, T* __restrict accf) {
-  for (int64_t m = 0; m < j.M * kRows; ++m) acc[m] = 0;
-  for (int r = 0; r < kRows; ++r) accf[r] = 0;
-  for (int64_t c = 0; c < j.C; ++c) {
-    alignas(64) T ef[kRows] = {};
-    for (int64_t m = 0; m < j.M; ++m) {
-      const T* __restrict e = E + (m * j.C + c) * kRows;
-      const T* __restrict s = S + m * kRows;
-      T* __restrict a = acc + m * kRows;
-      const T wm = j.w[m];
-#pragma omp simd
-      for (int r = 0; r < kRows; ++r) {
-        a[r] += dirichlet_term<T, kKind>(T(1) + e[r], s[r]);
-        ef[r] += wm * e[r];
-      }
-    }
-#pragma omp simd
-    for (int r = 0; r < kRows; ++r) accf[r] += dirichlet_term<T, kKind>(T(1) + ef[r], sf[r]);
-  }
-}
-
-template <class T> RLMBA_INLINE void softplus_inplace(T* __restrict x, int64_t len) {
-#pragma omp simd
-  for (int64_t i = 0; i < len; ++i) x[i] = softplus(x[i]);
-}
 
 template <class T, int kKind>
 RLMBA_INLINE void efda_group(const EfdaJob<T>& j, const Lanes& g, T* scratch) {
-  const int64_t C = j.C, M = j.M;
-  T* E = scratch;                 // [M][C][kRows] evidence
-  T* S = E + M * C * kRows;       // [M][kRows] alpha sums of the modalities
-  T* acc = S + M * kRows;         // [M][kRows] sums of terms
-  alignas(64) T sf[kRows], accf[kRows];
-  for (int r = 0; r < kRows; ++r) sf[r] = static_cast<T>(C);
+  const int64_t C = j.C, M = j.M, tile = C * kRows;
+  T* __restrict Ef = scratch + M * tile;  // scratch: E_0 .. E_{M-1}, E_f, each [C][kRows]
   for (int64_t m = 0; m < M; ++m) {
     const T it = j.inv_t[m], wm = j.w[m];
-    T* Em = E + m * C * kRows;
-    alignas(64) T es[kRows] = {};
-    if (j.exp == 0) {
+    T* __restrict Em = scratch + m * tile;
     gather_lanes(j.zs[m] + g.start * C, C, Em, [it](T z) { return z * it; });
-    softplus_inplace(Em, C * kRows);
-    for (int64_t c = 0; c < C; ++c) {
-      const T* __restrict e = Em + c * kRows;
 #pragma omp simd
-      for (int r = 0; r < kRows; ++r) es[r] += e[r];
-    }
-    } else if (j.exp == 1) {
-    gather_lanes(j.zs[m] + g.start * C, C, Em, [it](T z) { return z * it; });
-    for (int64_t c = 0; c < C; ++c) {
-      T* __restrict e = Em + c * kRows;
-#pragma omp simd
-      for (int r = 0; r < kRows; ++r) {
-        e[r] = softplus(e[r]);
-        es[r] += e[r];
-      }
-    }
-    } else {
-    const T* __restrict z = j.zs[m] + g.start * C;
-    for (int64_t c = 0; c < C; ++c) {
-      T* __restrict e = Em + c * kRows;
-#pragma omp simd
-      for (int r = 0; r < kRows; ++r) {
-        e[r] = softplus(z[r * C + c] * it);
-        es[r] += e[r];
-      }
-    }
-    }
-#pragma omp simd
-    for (int r = 0; r < kRows; ++r) {
-      S[m * kRows + r] = static_cast<T>(C) + es[r];
-      sf[r] += wm * es[r];  // S_f = C + sum_m w_m sum_c e_m,c
+    for (int64_t i = 0; i < tile; ++i) {
+      Em[i] = softplus(Em[i]);
+      Ef[i] = m == 0 ? wm * Em[i] : Ef[i] + wm * Em[i];  // 1 + sum_m w_m e_m, summed as the reference
     }
   }
-  if (kKind != kVacuity) efda_terms<T, kKind>(j, E, S, sf, acc, accf);
-  for (int r = g.first; r < g.last; ++r) j.u_fused[g.start + r] = dirichlet_finish<T, kKind>(accf[r], sf[r], C);
-  for (int64_t m = 0; m < M; ++m)
-    for (int r = g.first; r < g.last; ++r)
-      j.u_modal[m * j.n + g.start + r] = dirichlet_finish<T, kKind>(acc[m * kRows + r], S[m * kRows + r], C);
+  for (int64_t k = 0; k <= M; ++k) {
+    alignas(64) T S[kRows], u[kRows];
+    lane_sums(scratch + k * tile, C, T(1), S);
+    lane_uncertainty<T, kKind>(scratch + k * tile, C, T(1), S, u);
+    T* out = k == M ? j.u_fused : j.u_modal + k * j.n;
+    for (int r = g.first; r < g.last; ++r) out[g.start + r] = u[r];
+  }
 }
 
 template <class T>
@@ -278,8 +253,6 @@ RLMBA_ISA_CLONES(efda_groups, EfdaJob)
 
 template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
   const int64_t work = j.M * j.n * j.C;
-  const char* ex = std::getenv("RLMBA_EXP");
-  const_cast<EfdaJob<T>&>(j).exp = ex ? std::atoi(ex) : 0;
   if (isa == Isa::kRows) {
     parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) {
@@ -301,7 +274,7 @@ template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
     }
     jp.zs = padded.data();
   }
-  run_groups<T>(efda_groups_for<T>(isa), jp, j.n, (j.M * j.C + 2 * j.M) * kRows, threads, work);
+  run_groups<T>(efda_groups_for<T>(isa), jp, j.n, (j.M + 1) * j.C * kRows, threads, work);
 }
 
 // ---------------------------------------------------------------- dirichlet_uncertainty
@@ -316,18 +289,11 @@ template <class T> struct DirichletJob {
 
 template <class T, int kKind>
 RLMBA_INLINE void dirichlet_group(const DirichletJob<T>& j, const Lanes& g, T* __restrict A) {
-  alignas(64) T S[kRows] = {}, acc[kRows] = {};
+  alignas(64) T S[kRows], u[kRows];
   gather_lanes(j.alpha + g.start * j.C, j.C, A, [](T a) { return a; });
-  for (int64_t c = 0; c < j.C; ++c) {
-#pragma omp simd
-    for (int r = 0; r < kRows; ++r) S[r] += A[c * kRows + r];
-  }
-  if (kKind != kVacuity)
-    for (int64_t c = 0; c < j.C; ++c) {
-#pragma omp simd
-      for (int r = 0; r < kRows; ++r) acc[r] += dirichlet_term<T, kKind>(A[c * kRows + r], S[r]);
-    }
-  for (int r = g.first; r < g.last; ++r) j.out[g.start + r] = dirichlet_finish<T, kKind>(acc[r], S[r], j.C);
+  lane_sums(A, j.C, T(0), S);
+  lane_uncertainty<T, kKind>(A, j.C, T(0), S, u);
+  for (int r = g.first; r < g.last; ++r) j.out[g.start + r] = u[r];
 }
 
 template <class T>

@@ -316,23 +316,25 @@ int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out
 enum Metric : int { kEuclidean = 0, kCosine = 1 };
 
 template <class S, class C>
-inline C row_distance(const S* row, const C* c, int64_t d, C inv_norm, bool cosine) {
-  using rlmba::select::load;
-  C acc = 0;
-  if (!cosine) {
-#pragma omp simd reduction(+ : acc)
-    for (int64_t j = 0; j < d; ++j) {
-      const C t = C(load(row[j])) - c[j];
-      acc += t * t;
+inline C row_distance(const S* row, const C* c, int64_t d, C scale, bool cosine) {
+  // 16 partial sums (two 8-lane vectors for float) and a halving tree at the end: an omp-simd
+  // reduction would end every row with a chain of 16 dependent scalar adds, which costs more
+  // than reading the row.
+  constexpr int kLanes = 16;
+  C part[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= d; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const C t = C(rlmba::select::load(row[j + l])) * scale - c[j + l];
+      part[l] += t * t;
     }
-    return acc;
+  for (int64_t r = 0; j < d; ++j, ++r) {
+    const C t = C(rlmba::select::load(row[j])) * scale - c[j];
+    part[r] += t * t;
   }
-#pragma omp simd reduction(+ : acc)
-  for (int64_t j = 0; j < d; ++j) {
-    const C t = C(load(row[j])) * inv_norm - c[j];
-    acc += t * t;
-  }
-  return C(0.5) * acc;
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) part[l] += part[l + w];
+  return cosine ? C(0.5) * part[0] : part[0];
 }
 
 // Rows [lo, hi): update mind with c (or, update=false, just score d(x, c)) and return the arg-max.

@@ -10,7 +10,7 @@
 // - first_pick: one block of 1024 threads strides over a (8N bytes); argmax, lowest index on ties.
 // - update (per step): one CUDA block per prefix block of kBlock = 2048 points, one warp per point
 //   (32 warps per block, lanes stride the feature rows so reads are coalesced); per step it reads
-//   at most N (C + sum h_m) sizeof(T) + 24N bytes and writes D and one block sum per block. The block
+//   N (C + sum h_m) sizeof(T) + 24N bytes and writes D (8N) and one sum per block. The block
 //   sum is taken by one thread, sequentially, from a shared-memory copy of the block's D: the same
 //   order as the C++ backend and as pick's scan, so scan and sum agree bit for bit.
 // - pick (per step): one block of 256 threads; thread 0 walks the block sums and scans one block
@@ -46,7 +46,7 @@ struct Pool {
 
 struct Work {
   int64_t* y;
-  double *a, *r, *D, *block_sum;
+  double *a, *D, *block_sum;
   uint8_t* picked;
 };
 
@@ -74,7 +74,6 @@ __global__ void prepare_kernel(Pool<T> P, Work W) {
   double a = seeding::q_dot(p, y, p, y, P.C) * hh;
   W.y[i] = y;
   W.a[i] = a;
-  W.r[i] = sqrt(a);
   W.D[i] = INFINITY;
   W.picked[i] = 0;
 }
@@ -115,31 +114,30 @@ __global__ void __launch_bounds__(kUpdateThreads)
   const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBlock;
   const int64_t len = min(kBlock, P.N - i0);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const double a_c = W.a[c], r_c = W.r[c];
+  const double a_c = W.a[c];
   const int64_t y_c = W.y[c];
   const T* p_c = P.p + c * P.C;
   for (int64_t k = warp; k < len; k += warps) {
     const int64_t i = i0 + k;
-    double D_i = W.D[i];
-    if (!seeding::cannot_improve(D_i, W.r[i], r_c)) {  // warp-uniform branch
-      const T* p_i = P.p + i * P.C;
-      const int64_t y_i = W.y[i];
-      double q = 0.0;
-      for (int64_t j = lane; j < P.C; j += 32) q += seeding::q_term(p_i[j], j == y_i, p_c[j], j == y_c);
-      q = warp_sum(q);
-      double hd = 0.0;
-      for (int64_t m = 0; m < P.M; ++m) {
-        const T* x = hrow(P, m, i);
-        const T* z = hrow(P, m, c);
-        double part = 0.0;
-        for (int64_t j = lane; j < P.dim[m]; j += 32) part += double(x[j]) * double(z[j]);
-        hd += (P.s[i * P.s_stride + m] * P.s[c * P.s_stride + m]) * warp_sum(part);
-      }
-      double d = seeding::grad_dist2(W.a[i], a_c, q, hd);
-      if (d < D_i) D_i = d;
-      if (lane == 0) W.D[i] = D_i;
+    const T* p_i = P.p + i * P.C;
+    const int64_t y_i = W.y[i];
+    double q = 0.0;
+    for (int64_t j = lane; j < P.C; j += 32) q += seeding::q_term(p_i[j], j == y_i, p_c[j], j == y_c);
+    q = warp_sum(q);
+    double hd = 0.0;
+    for (int64_t m = 0; m < P.M; ++m) {
+      const T* x = hrow(P, m, i);
+      const T* z = hrow(P, m, c);
+      double part = 0.0;
+      for (int64_t j = lane; j < P.dim[m]; j += 32) part += double(x[j]) * double(z[j]);
+      hd += (P.s[i * P.s_stride + m] * P.s[c * P.s_stride + m]) * warp_sum(part);
     }
-    if (lane == 0) sD[k] = D_i;
+    // picked points have D = 0 and d >= 0, so they stay at 0
+    const double D_i = fmin(W.D[i], seeding::grad_dist2(W.a[i], a_c, q, hd));
+    if (lane == 0) {
+      W.D[i] = D_i;
+      sD[k] = D_i;
+    }
   }
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -226,9 +224,8 @@ RLMBA_BINDINGS(cuda_seeding) {
          uintptr_t fwork, uintptr_t picked, uintptr_t stream) {
         if (N < 1 || C < 1 || M < 1 || b < 1 || b > N)
           throw std::invalid_argument("cuda_kmeanspp_gradient: need 1 <= b <= N, C >= 1, M >= 1");
-        double* f = reinterpret_cast<double*>(fwork);  // [3N + nb]: a, r, D, block sums
-        rlmba::cuda::Work W{reinterpret_cast<int64_t*>(y), f, f + N, f + 2 * N, f + 3 * N,
-                            reinterpret_cast<uint8_t*>(picked)};
+        double* f = reinterpret_cast<double*>(fwork);  // [2N + nb]: a, D, block sums
+        rlmba::cuda::Work W{reinterpret_cast<int64_t*>(y), f, f + N, f + 2 * N, reinterpret_cast<uint8_t*>(picked)};
         pybind11::gil_scoped_release release;
         auto s = reinterpret_cast<cudaStream_t>(stream);
         auto run = [&](auto tag) {
@@ -242,5 +239,5 @@ RLMBA_BINDINGS(cuda_seeding) {
       },
       "CUDA k-means++ seeding on factored gradient embeddings (compiled, not run: no GPU when "
       "written). Device addresses of validated buffers plus workspace: y int64 [N], fwork float64 "
-      "[3N + ceil(N / 2048)], picked uint8 [N]; enqueued on `stream`, no synchronisation.");
+      "[2N + ceil(N / 2048)], picked uint8 [N]; enqueued on `stream`, no synchronisation.");
 }

@@ -26,9 +26,6 @@ constexpr double kDuplicateRtol = 1e-10;
 // Prefix sums of D run over fixed blocks of kBlock points (sequential inside a block, then the
 // block sums in order), so they do not depend on the thread count.
 constexpr int64_t kBlock = 2048;
-// Norm-bound skip margin: |g_i - g_c|^2 >= (|g_i| - |g_c|)^2, so when that bound exceeds D_i by
-// more than rounding can explain, d(i, c) cannot lower D_i and its row need not be read.
-constexpr double kSkipMargin = 1e-9;
 
 // Predicted class: the first maximum (lowest class on ties), as torch.argmax.
 template <class T>
@@ -70,13 +67,6 @@ RLMBA_HD inline double dot64(const T* x, const T* y, int64_t n) {
 RLMBA_HD inline double grad_dist2(double a_i, double a_c, double qdot, double hdot) {
   double d = a_i + a_c - 2.0 * qdot * hdot;
   return d > kDuplicateRtol * (a_i + a_c) ? d : 0.0;
-}
-
-// True when d(i, c) is known not to lower D_i (D_i == 0 included): the point can be skipped.
-RLMBA_HD inline bool cannot_improve(double D_i, double r_i, double r_c) {
-  if (!(D_i > 0.0)) return true;
-  double gap = r_i - r_c;
-  return gap * gap > D_i * (1.0 + kSkipMargin);
 }
 
 // Serial scan of one block for the first i with offset + (D_0 + ... + D_i) > target; -1 if none.

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..ops.clustering import kmeans
 from ..ops.scoring import efda_scores
+from ..ops.selection import topb_select
 
 
 def amcb_weights(delta, tau: float = 0.1, eps: float = 0.01) -> torch.Tensor:
@@ -56,13 +58,13 @@ class RoundScores:
         """``[K, 2M + 3]`` per candidate: q, U~, u~_1..u~_M, d~, w_1..w_M (w repeated)."""
         c = self.candidates
         cols = [self.q[c, None], self.u_fused_n[c, None], self.u_modal_n[:, c].T, self.d_n[c, None],
-                w.to(self.q.dtype).expand(len(c), -1)]
+                w.to(self.q).expand(len(c), -1)]
         return torch.cat(cols, 1)
 
 
 def fused_features(features: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """f(x) = sum_m w_m f_m(x): ``features [M, N, h]`` -> ``[N, h]``."""
-    return torch.einsum("m,mnh->nh", w.to(features.dtype), features)
+    return torch.einsum("m,mnh->nh", w.to(features), features)
 
 
 def efda_round_scores(modality_logits: torch.Tensor, features: torch.Tensor, w: torch.Tensor,
@@ -76,9 +78,6 @@ def efda_round_scores(modality_logits: torch.Tensor, features: torch.Tensor, w: 
     3. q = sum_m w_m minmax(u_m) + beta minmax(d); candidates = top min(kappa b, U) of q,
        ties to the lower pool position.
     """
-    from ..ops.clustering import kmeans
-    from ..ops.selection import topb_select
-
     n = modality_logits.shape[1]
     w64 = torch.as_tensor(w, dtype=torch.float64)
     wn = (w64 / w64.sum()).tolist()
@@ -88,6 +87,6 @@ def efda_round_scores(modality_logits: torch.Tensor, features: torch.Tensor, w: 
     d = d.to(u_fused.dtype)
     u_modal_n = torch.stack([minmax(u) for u in u_modal])
     d_n = minmax(d)
-    q = (w64.to(u_fused.dtype)[:, None] * u_modal_n).sum(0) + beta * d_n
+    q = (w64.to(u_fused)[:, None] * u_modal_n).sum(0) + beta * d_n
     candidates = topb_select(q, min(kappa * b, n))
     return RoundScores(q, u_fused, u_modal, u_modal_n, minmax(u_fused), d, d_n, candidates)

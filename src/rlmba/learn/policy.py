@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..ops.sampling import plackett_luce_log_prob
+
 
 class PolicyNet(nn.Module):
     """logit(x) = W2 relu(W1 [s || c(x)] + b1) + b2, one logit per candidate row."""
@@ -69,7 +71,6 @@ class Reinforce:
         self.baseline: float | None = None
 
     def loss(self, steps: list[Step], rewards, baseline: float) -> tuple[torch.Tensor, torch.Tensor]:
-        from ..ops.sampling import plackett_luce_log_prob
         adv = discounted_returns(rewards, self.gamma) - baseline
         pg, diff = 0.0, 0.0
         for a, step in zip(adv.tolist(), steps):

@@ -12,6 +12,8 @@ import dataclasses
 
 import torch
 
+from ..ops.sampling import plackett_luce_sample
+from ..ops.selection import topb_select
 from .amcb import efda_round_scores
 from .config import RLMBAConfig
 from .policy import PolicyNet, Reinforce, Step
@@ -85,9 +87,6 @@ class RLMBAStrategy(Strategy):
         self.prev_top1 = top1
 
     def select(self, state: RoundState) -> torch.Tensor:
-        from ..ops.sampling import plackett_luce_sample
-        from ..ops.selection import topb_select
-
         c, out, b = self.cfg, state.outputs, state.budget
         M = out.modality_logits.shape[0]
         if self.net is None:
@@ -102,17 +101,20 @@ class RLMBAStrategy(Strategy):
         if self.training:
             self.norm.update(s)
         s = self.norm.normalize(s)
-        cands = scores.candidate_features(state.weights).to(torch.float64)
+        cands = scores.candidate_features(state.weights).to("cpu", torch.float64)  # the policy lives on CPU
         with torch.no_grad():
             logits = self.net(s, cands)
         if self.training:
             picks, _ = plackett_luce_sample(logits, b, generator=state.generator)
-            tau_u = torch.quantile(scores.u_fused.double(), c.difficulty_quantile)
-            hinge = (tau_u - scores.u_fused[scores.candidates].double()).clamp_min(0)
+            # tau_u: nearest-rank quantile (kthvalue: no size limit, unlike torch.quantile)
+            u = scores.u_fused
+            k = min(len(u), max(1, round(c.difficulty_quantile * (len(u) - 1)) + 1))
+            tau_u = u.kthvalue(k).values.double()
+            hinge = (tau_u - scores.u_fused[scores.candidates].double()).clamp_min(0).cpu()
             self.steps.append(Step(s, cands, picks, hinge))
         else:
             picks = topb_select(logits, b)
-        return scores.candidates[picks]
+        return scores.candidates.cpu()[picks]
 
     def end_run(self) -> None:
         if not self.training:

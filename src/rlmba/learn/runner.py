@@ -10,7 +10,6 @@ weights, optimiser, baseline and the episode so far) and the finished runs' metr
 """
 from __future__ import annotations
 
-import dataclasses
 import glob
 import os
 import time
@@ -127,7 +126,3 @@ class Experiment:
                                                           "num_classes": self.ds.num_classes, "n": len(self.ds)},
                 "runs": self.runs, "labeled": self.labeled, "policy_log": [] if rl is None else rl.log,
                 "times": self.times}
-
-
-def replace_cfg(cfg: RunConfig, **kw) -> RunConfig:
-    return dataclasses.replace(cfg, **kw)

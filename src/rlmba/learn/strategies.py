@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 
 from ..ops.scoring import entropy
+from ..ops.selection import topb_select
 from .evidential import expected_probs
 from .model import ModelOutput, predict
 
@@ -137,12 +138,27 @@ def register_strategy(name: str):
     return deco
 
 
+def _load_builtin() -> None:
+    """Register the strategies that live outside this module: RL-MBA and, when the package is
+    present, :mod:`rlmba.learn.baselines` (imported lazily: it imports this module)."""
+    import importlib
+
+    importlib.import_module("rlmba.learn.rlmba_strategy")
+    try:
+        importlib.import_module("rlmba.learn.baselines")
+    except ModuleNotFoundError as exc:
+        if exc.name != "rlmba.learn.baselines":  # a broken baselines package must not pass silently
+            raise
+
+
 def available_strategies() -> list[str]:
+    _load_builtin()
     return sorted(STRATEGIES)
 
 
 def make_strategy(name: str, **kwargs) -> Strategy:
     """A fresh strategy by registry name; ``kwargs`` go to its constructor."""
+    _load_builtin()
     if name not in STRATEGIES:
         raise ValueError(f"strategy: unknown {name!r}; available: {available_strategies()}")
     return STRATEGIES[name](**kwargs)
@@ -167,5 +183,4 @@ class EntropyStrategy(Strategy):
         pass
 
     def select(self, state: RoundState) -> torch.Tensor:
-        from ..ops.selection import topb_select
         return topb_select(entropy(state.probs), state.budget)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 BLOCK = 2048  # D^2 sampling: rows per block of the fixed-order float64 prefix sums
 REFINE_RTOL = 1e-3  # same rule as rlmba.reference.selection: direct distance below this scale
-TILE_ELEMENTS = 1 << 22
+TILE_ELEMENTS = 1 << 24  # bound on every [rows, k] matrix this module builds (64 MiB in float32)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

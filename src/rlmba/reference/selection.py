@@ -18,7 +18,7 @@ import torch
 
 METRICS = ("euclidean", "cosine")
 REFINE_RTOL = 1e-3
-TILE_ELEMENTS = 1 << 22  # bound on every [rows, L] matrix this module builds (16 MiB in float32)
+TILE_ELEMENTS = 1 << 24  # bound on every [rows, L] matrix this module builds (64 MiB in float32)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -23,7 +23,7 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     dims = torch.tensor([h.shape[1] for h in hs], dtype=torch.int64, device=dev)
     out = torch.empty(b, dtype=torch.int64, device=dev)
     y = torch.empty(N, dtype=torch.int64, device=dev)
-    fwork = torch.empty(3 * N + (N + BLOCK - 1) // BLOCK, dtype=torch.float64, device=dev)
+    fwork = torch.empty(2 * N + (N + BLOCK - 1) // BLOCK, dtype=torch.float64, device=dev)
     picked = torch.empty(N, dtype=torch.uint8, device=dev)
     stream = torch.cuda.current_stream(dev).cuda_stream
     _C.cuda_kmeanspp_gradient(probs.data_ptr(), probs.dtype == torch.float64, N, C, len(hs), hptr.data_ptr(),

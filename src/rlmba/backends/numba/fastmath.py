@@ -25,9 +25,9 @@ Numerics (polynomials fitted with mpmath; accuracy tested in ``tests/test_numba_
   [0, 1], so 1 + y = 2^k (1 + f) with f = y (k = 0) or (y - 1) / 2 (k = 1, y > 1/2), both exact:
   no TwoSum, no second division. softplus(-inf) = 0, softplus(inf) = inf, softplus(NaN) = NaN.
 
-No ``fastmath`` flags: they would let LLVM assume no inf/NaN and break the masked-class (-inf)
-semantics. Measured max errors: float32 exp 1.04 ulp, log 0.96, log1p 1.44, softplus 1.67;
-float64 1.04, 1.27, 1.55, 1.73 ulp.
+Only the ``contract`` fast-math flag (FMA): the others would let LLVM assume no inf/NaN and break
+the masked-class (-inf) semantics. Measured max errors: float32 exp 1.04 ulp, log 0.95, log1p
+1.44, softplus 1.66; float64 1.06, 1.15, 1.48, 1.67 ulp (6 * 10^6 points each).
 """
 from __future__ import annotations
 
@@ -37,8 +37,11 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 # error_model="numpy": x / 0 gives inf/NaN instead of raising ZeroDivisionError, whose branch
-# stops LLVM from vectorising. The helpers are small enough that LLVM inlines them into loops.
-OPTS = {"cache": True, "error_model": "numpy"}
+# stops LLVM from vectorising. fastmath={"contract"} only: a * b + c may become one fused
+# multiply-add (one rounding instead of two; 20% faster softplus here). It assumes nothing about
+# inf/NaN, unlike "nnan"/"ninf"/"fast", and none of the exact steps below (the shifter, the
+# TwoSum) multiplies. The kernels of this backend compile with the same options.
+OPTS = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
 # ---------------------------------------------------------------- bit casts (one instruction each)

@@ -1,26 +1,30 @@
-"""numba kernels of the scoring ops (the Python side is :mod:`.scoring`).
+"""numba kernels of the evidential scoring ops, and the block machinery all kernels share
+(:mod:`.kernels_classic` has entropy/margin/confidence and BALD; the Python side is :mod:`.scoring`).
 
 Grid mapping: rows are cut into blocks of R rows (R a multiple of 16, sized so a block's scratch
-planes stay in L1/L2), and the blocks into ``nparts`` contiguous parts (4 per thread); ``prange``
+planes fit in L2), and the blocks into ``nparts`` contiguous parts (4 per thread); ``prange``
 runs the parts, each with its own scratch allocated once.
 
 Layout: a block is computed elementwise in the inputs' row-major order (contiguous: the
 softplus/exp loops vectorise), then gathered into class-major planes ``E[c * R + r]``, so every
 per-row reduction over the C classes is an elementwise loop across the R rows of the block. LLVM
-vectorises those without reassociating floating-point sums (it may not, without fast-math);
-a reduction along a row would be a serial chain per row.
+vectorises those without reassociating floating-point sums (which it may not do without
+fast-math); a reduction along a row would be a serial chain per row.
 
-Accuracy: row sums S = sum_c alpha_c accumulate in float64 (1 + e for C classes, then C / S and
-the variance's 1 / (S^2 (S + 1))); the rest computes in the inputs' dtype, in the reference's
-order where rounding is visible (weighted fusion).
+Accuracy: the row sums S = sum_c alpha_c and the variance's sum_c alpha_c (S - alpha_c)
+accumulate in float64 (S - alpha_c is the sum of the other classes: in float32 a dominant class
+would leave it to rounding); everything else computes in the inputs' dtype. The weighted fusion
+sums w_m e_m in the reference's order (each term fused into the sum by an FMA: one rounding).
 
-Bytes moved (each kernel reads its inputs once and writes its outputs once): efda_scores
-M N C in, (M + 1) N out; fuse_evidence (M + 1) N C; dirichlet_uncertainty N C + N;
-uncertainty_scores N C + 3 N; bald S N C + N (times the item size).
+Bytes moved (each kernel reads its inputs once and writes its outputs once; times the item
+size): efda M N C in, (M + 1) N out; fuse_* M N C in, N C out; dirichlet N C in, N out.
 
 Modality logits arrive as an int64 array of buffer addresses (``Tensor.data_ptr``), each
 viewed as a flat ``[N * C]`` array: one compiled kernel per dtype for any number of modalities
 (a tuple of arrays would compile once per M). The caller keeps the tensors alive.
+
+numba's on-disk cache checks only the file that defines a function: after editing
+:mod:`.fastmath` (inlined here), delete this package's ``__pycache__/*.nbi``/``*.nbc``.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import numpy as np
 from numba import carray, njit, prange, types
 from numba.extending import intrinsic
 
-from .fastmath import OPTS, as_float, exp, log, softplus
+from .fastmath import OPTS, as_float, log, softplus
 
 PAR = {**OPTS, "parallel": True}
 VARIANCE, VACUITY, ENTROPY = 0, 1, 2
@@ -259,121 +263,3 @@ def fuse_ds(addresses, n, C, t, out, nparts):
             for r in range(rows):
                 if bad[r]:
                     o[r * C:(r + 1) * C] = nan
-
-
-@njit(**OPTS)
-def _top2(X, R, rows, C, t1, t2):
-    """Largest and second largest of each row of a class-major plane (a repeated maximum counts
-    twice; NaN is skipped here and handled by the callers)."""
-    t1[:rows] = -np.inf
-    t2[:rows] = -np.inf
-    for c in range(C):
-        x = X[c * R:c * R + rows]
-        for r in range(rows):
-            v, a, b = x[r], t1[r], t2[r]
-            t2[r] = a if v > a else (v if v > b else b)
-            t1[r] = v if v > a else a
-
-
-@njit(**OPTS)
-def _softmax_scores(X, R, rows, C, t1, t2, S, acc, ent, mar, lc):
-    """From logits: p = e / s, e_c = exp(d_c), d_c = x_c - max. Entropy = log s - sum_c p_c d_c
-    (both terms >= 0, no cancellation); a masked class (e = 0, d = -inf) adds nothing. A NaN or
-    +inf logit, or an all -inf row, makes d NaN and with it every score of the row."""
-    zero = as_float(0.0, X)
-    S[:rows] = 0.0
-    acc[:rows] = zero
-    for c in range(C):
-        x = X[c * R:c * R + rows]
-        for r in range(rows):
-            d = x[r] - t1[r]
-            e = exp(d)
-            S[r] += e
-            acc[r] += zero if e == zero else e * d
-    for r in range(rows):
-        s = S[r]
-        ent[r] = log(s) - acc[r] / s
-        mar[r] = (1.0 - exp(t2[r] - t1[r])) / s  # (e_(1) - e_(2)) / s with e_(1) = exp(0) = 1
-        lc[r] = (s - 1.0) / s
-
-
-@njit(**OPTS)
-def _prob_scores(X, R, rows, C, t1, t2, flag, acc, ent, mar, lc):
-    """From probabilities: entropy -sum xlogy(p, p); torch.topk ranks NaN above every number, so a
-    NaN in the row makes margin and least confidence NaN (flag is 0 or NaN)."""
-    zero = as_float(0.0, X)
-    acc[:rows] = zero
-    flag[:rows] = zero
-    for c in range(C):
-        x = X[c * R:c * R + rows]
-        for r in range(rows):
-            v = x[r]
-            acc[r] -= _xlogx(v, zero)
-            flag[r] = v if v != v else flag[r]
-    for r in range(rows):
-        ent[r] = acc[r]
-        mar[r] = t1[r] - t2[r] + flag[r]
-        lc[r] = 1.0 - t1[r] + flag[r]
-
-
-@njit(**PAR)
-def class_scores(x, n, C, from_logits, out, nparts):
-    """out[3, n]: entropy, margin p_(1) - p_(2), least confidence 1 - p_(1) of the rows of x."""
-    R = _block_rows(C, 1)
-    nb = (n + R - 1) // R
-    parts = min(nb, nparts)
-    for p in prange(parts):
-        X = np.empty(C * R, out.dtype)
-        t1, t2 = np.empty(R, out.dtype), np.empty(R, out.dtype)
-        acc, flag = np.empty(R, out.dtype), np.empty(R, out.dtype)
-        S = np.empty(R, np.float64)
-        for b in range(p * nb // parts, (p + 1) * nb // parts):
-            r0 = b * R
-            rows = min(R, n - r0)
-            _gather_columns(x[r0 * C:(r0 + rows) * C], rows, C, X, R)
-            _top2(X, R, rows, C, t1, t2)
-            ent, mar, lc = out[0, r0:r0 + rows], out[1, r0:r0 + rows], out[2, r0:r0 + rows]
-            if from_logits:
-                _softmax_scores(X, R, rows, C, t1, t2, S, acc, ent, mar, lc)
-            else:
-                _prob_scores(X, R, rows, C, t1, t2, flag, acc, ent, mar, lc)
-
-
-@njit(**OPTS)
-def _bald_accumulate(p, msum, xl, zero):
-    for i in range(p.size):
-        v = p[i]
-        msum[i] += v
-        xl[i] += _xlogx(v, zero)
-
-
-@njit(**PAR)
-def bald(address, samples, stride, n, C, out, nparts):
-    """out[n] = H(mean_s p_s) - mean_s H(p_s) = sum_c [mean_s xlogy(p_sc) - xlogy(pbar_c)], with
-    p_s the rows of sample s at address + s * stride (elements), rows contiguous."""
-    P = _view(address, (samples - 1) * stride + n * C, out)
-    R = _block_rows(C, 2)
-    nb = (n + R - 1) // R
-    parts = min(nb, nparts)
-    zero, Sf = as_float(0.0, out), as_float(samples, out)
-    for p in prange(parts):
-        msum = np.empty(C * R, out.dtype)
-        xl = np.empty(C * R, out.dtype)
-        acc = np.empty(R, out.dtype)
-        for b in range(p * nb // parts, (p + 1) * nb // parts):
-            r0 = b * R
-            rows = min(R, n - r0)
-            size = rows * C
-            msum[:size] = zero
-            xl[:size] = zero
-            for s in range(samples):
-                o = s * stride + r0 * C
-                _bald_accumulate(P[o:o + size], msum, xl, zero)
-            for i in range(size):
-                xl[i] = xl[i] / Sf - _xlogx(msum[i] / Sf, zero)
-            acc[:rows] = zero
-            for c in range(C):
-                col = xl[c:]
-                for r in range(rows):
-                    acc[r] += col[r * C]
-            out[r0:r0 + rows] = acc[:rows]

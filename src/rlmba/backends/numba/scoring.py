@@ -7,7 +7,7 @@ passed without copies (buffer addresses or ``Tensor.numpy()`` views); outputs ar
 the kernels fill in place through numpy views.
 
 The kernels compile on first use, once per dtype (``cache=True`` keeps them on disk for later
-processes); see :mod:`.kernels` for their layout and numerics.
+processes); see :mod:`.kernels` and :mod:`.kernels_classic` for their layout and numerics.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 from ..._dispatch import implements
 from ...reference import scoring as ref
 from . import kernels as K
+from . import kernels_classic as KC
 
 _HALF = (torch.float16, torch.bfloat16)
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -95,7 +96,7 @@ def uncertainty_scores(x, from_logits=False):
     x = _compute(x)
     n, C = x.shape
     out = torch.empty(3, n, dtype=x.dtype)
-    K.class_scores(x.numpy().reshape(-1), n, C, bool(from_logits), out.numpy(), _parts())
+    KC.class_scores(x.numpy().reshape(-1), n, C, bool(from_logits), out.numpy(), _parts())
     return out
 
 
@@ -110,5 +111,5 @@ def bald(probs):
     if C == 0:
         return ref.bald(p)
     out = torch.empty(n, dtype=p.dtype)
-    K.bald(p.data_ptr(), S, p.stride(0), n, C, out.numpy(), _parts())
+    KC.bald(p.data_ptr(), S, p.stride(0), n, C, out.numpy(), _parts())
     return out

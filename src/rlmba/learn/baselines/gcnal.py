@@ -1,0 +1,178 @@
+"""Sequential GCN for active learning (Caramalau, Bhattarai and Kim, CVPR 2021): GCNAL.
+
+Nodes: the labeled samples and the unlabeled pool (or a random ``subset`` of it, the paper's
+M = 10,000), each with its fused features f(x), L2-normalised. Graph (the paper's): similarities
+S = x x^T with the diagonal removed (and, ours, negative similarities clamped to 0 so a column
+sum cannot cancel; a no-op on the default model's non-negative ReLU features), column-normalised,
+plus self loops: A = S D^-1 + I, D = diag of the column sums.
+
+Bounded memory: with at most ``dense_max`` nodes A is dense ([n, n]); above it, S keeps only each
+node's ``knn`` most similar nodes (found by row tiles of at most 2^24 similarities), symmetrised
+as (S + S^T) / 2, and A is a sparse ``[n, n]`` matrix with O(n knn) entries.
+
+A two-layer GCN, H = relu(A X W1 + b1), s = sigmoid(A H W2 + b2), is trained to tell labeled
+nodes (target 1) from unlabeled ones (target 0) with the paper's weighted binary cross-entropy
+-mean_L log s - lambda mean_U log(1 - s) (lambda = 1.2; Adam, lr 1e-3, weight decay 5e-4,
+dropout 0.3, hidden 128, 200 epochs). Then:
+
+- UncertainGCN: the b unlabeled nodes whose score s is closest to ``s_margin`` (0.1);
+- CoreGCN: k-center greedy (:func:`rlmba.ops.selection.k_center_greedy`) on the GCN's hidden
+  features H, the labeled nodes being the initial centers.
+
+GCN initialisation, dropout and the subset come from the round's generator: reproducible.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...ops.selection import k_center_greedy, topb_select
+from ..strategies import RoundState, Strategy, register_strategy
+
+TILE = 1 << 24  # similarities per tile of the kNN search
+
+
+def _normalise(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
+    """Sparse A = S D^-1 + I from the (symmetric) entries of S; empty columns stay empty."""
+    colsum = torch.zeros(n, dtype=vals.dtype, device=vals.device).index_add_(0, cols, vals)
+    vals = vals / colsum.clamp_min(torch.finfo(vals.dtype).tiny)[cols]
+    eye = torch.arange(n, device=vals.device)
+    idx = torch.stack([torch.cat([rows, eye]), torch.cat([cols, eye])])
+    return torch.sparse_coo_tensor(idx, torch.cat([vals, torch.ones(n, dtype=vals.dtype, device=vals.device)]),
+                                   (n, n)).coalesce()
+
+
+def knn_similarities(x: torch.Tensor, k: int):
+    """(rows, cols, values) of each row's ``k`` largest dot products with the other rows (self
+    excluded), by tiles of at most ``TILE`` similarities: O(n k) memory."""
+    n = x.shape[0]
+    k = min(k, n - 1)
+    step = max(1, TILE // n)
+    vals, cols = [], []
+    for i in range(0, n, step):
+        s = x[i:i + step] @ x.T
+        s[torch.arange(s.shape[0], device=x.device), torch.arange(i, i + s.shape[0], device=x.device)] = float("-inf")
+        v, c = s.topk(k, dim=1)
+        vals.append(v)
+        cols.append(c)
+    rows = torch.arange(n, device=x.device).repeat_interleave(k)
+    return rows, torch.cat(cols).flatten(), torch.cat(vals).flatten()
+
+
+def graph_adjacency(features: torch.Tensor, dense_max: int = 4096, knn: int = 16) -> torch.Tensor:
+    """A = S D^-1 + I of the module docstring for ``features [n, h]``: dense ``[n, n]`` when
+    n <= ``dense_max``, else sparse from the symmetrised ``knn``-nearest-neighbour similarities."""
+    x = F.normalize(features.float(), dim=1)
+    n = x.shape[0]
+    if n <= dense_max:
+        S = (x @ x.T).clamp_min_(0).fill_diagonal_(0)
+        return S / S.sum(0, keepdim=True).clamp_min(torch.finfo(S.dtype).tiny) + torch.eye(n, device=x.device)
+    rows, cols, vals = knn_similarities(x, knn)
+    half = vals.clamp_min(0) / 2  # (S + S^T) / 2: duplicate (i, j) entries are summed by coalesce
+    S = torch.sparse_coo_tensor(torch.stack([torch.cat([rows, cols]), torch.cat([cols, rows])]),
+                                torch.cat([half, half]), (n, n)).coalesce()
+    r, c = S.indices()
+    return _normalise(r, c, S.values(), n)
+
+
+class GCN(nn.Module):
+    """Two graph-convolution layers: H = relu(A X W1 + b1) (dropout), logit = A H W2 + b2."""
+
+    def __init__(self, in_dim: int, hidden: int = 128, dropout: float = 0.3):
+        super().__init__()
+        self.w1, self.w2 = nn.Linear(in_dim, hidden, bias=False), nn.Linear(hidden, 1, bias=False)
+        self.b1, self.b2 = nn.Parameter(torch.zeros(hidden)), nn.Parameter(torch.zeros(1))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, adj: torch.Tensor):
+        """(logits [n], hidden features H [n, hidden]); s = sigmoid(logits)."""
+        mm = torch.sparse.mm if adj.is_sparse else torch.mm
+        h = self.dropout(F.relu(mm(adj, self.w1(x)) + self.b1))
+        return (mm(adj, self.w2(h)) + self.b2).squeeze(1), h
+
+
+def gcn_loss(logits: torch.Tensor, is_labeled: torch.Tensor, lam: float) -> torch.Tensor:
+    """-mean_L log s - lam mean_U log(1 - s), s = sigmoid(logits); logsigmoid keeps log(1 - s)
+    = logsigmoid(-logit) finite when s rounds to 1."""
+    return -F.logsigmoid(logits[is_labeled]).mean() - lam * F.logsigmoid(-logits[~is_labeled]).mean()
+
+
+class SequentialGCN(Strategy):
+    """Base of the two variants (``variant`` = ``"core"`` or ``"uncertain"``); the other
+    parameters are the paper's defaults (see the module docstring)."""
+
+    variant = "core"
+
+    def __init__(self, hidden: int = 128, dropout: float = 0.3, epochs: int = 200, lr: float = 1e-3,
+                 weight_decay: float = 5e-4, lambda_loss: float = 1.2, s_margin: float = 0.1,
+                 subset: int | None = 10_000, dense_max: int = 4096, knn: int = 16, **_):
+        if subset is not None and subset < 1:
+            raise ValueError(f"subset: expected None or >= 1 unlabeled nodes, got {subset}")
+        self.hidden, self.dropout, self.epochs, self.lr, self.weight_decay = hidden, dropout, epochs, lr, weight_decay
+        self.lambda_loss, self.s_margin, self.subset, self.dense_max, self.knn = lambda_loss, s_margin, subset, dense_max, knn
+
+    def fit(self, state: RoundState):
+        """Train the GCN on the round's graph: (pool positions of the unlabeled nodes [n_u],
+        sigmoid scores [n_u + L] and hidden features [n_u + L, hidden] of all nodes, unlabeled
+        nodes first, then the labeled ones in ``state.labeled`` order)."""
+        g, U = state.generator, len(state.unlabeled)
+        pos = torch.arange(U)
+        if self.subset is not None and self.subset < U:
+            pos = torch.randperm(U, generator=g)[:max(self.subset, state.budget)].sort().values
+        seed = int(torch.randint(0, 2**62, (1,), generator=g).item())
+        emb = state.embeddings
+        x = torch.cat([emb[pos.to(emb.device)], state.forward(state.labeled).fused]).float()
+        is_labeled = torch.arange(x.shape[0], device=x.device) >= len(pos)
+        adj = graph_adjacency(x, self.dense_max, self.knn)
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            net = GCN(x.shape[1], self.hidden, self.dropout).to(x.device)
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            with torch.enable_grad():
+                for _ in range(self.epochs):
+                    opt.zero_grad()
+                    gcn_loss(net(x, adj)[0], is_labeled, self.lambda_loss).backward()
+                    opt.step()
+        net.eval()
+        with torch.no_grad():
+            logits, h = net(x, adj)
+        return pos, torch.sigmoid(logits), h
+
+    def select(self, state: RoundState) -> torch.Tensor:
+        pos, scores, h = self.fit(state)
+        n_u, b = len(pos), state.budget
+        if self.variant == "uncertain":
+            picks = topb_select((scores[:n_u] - self.s_margin).abs(), b, largest=False)
+        else:
+            labeled_nodes = torch.arange(n_u, h.shape[0], device=h.device)
+            picks = k_center_greedy(h, b, labeled=labeled_nodes)
+        return pos[picks.cpu()]
+
+
+@register_strategy("coregcn")
+class CoreGCNStrategy(SequentialGCN):
+    """CoreGCN: k-center greedy on the GCN's hidden features, labeled nodes as initial centers
+    (the same strategy as ``gcnal``, which ``--strategy all`` runs instead)."""
+
+    variant = "core"
+    alias_of = "gcnal"
+
+
+@register_strategy("uncertaingcn")
+class UncertainGCNStrategy(SequentialGCN):
+    """UncertainGCN: the unlabeled nodes whose labeled-vs-unlabeled score is closest to s_margin."""
+
+    variant = "uncertain"
+
+
+@register_strategy("gcnal")
+class GCNALStrategy(SequentialGCN):
+    """GCNAL as the paper's tables name it: CoreGCN by default (the better variant in Caramalau et
+    al. 2021); ``variant="uncertain"`` gives UncertainGCN."""
+
+    def __init__(self, variant: str = "core", **kwargs):
+        if variant not in ("core", "uncertain"):
+            raise ValueError(f"variant: expected 'core' or 'uncertain', got {variant!r}")
+        super().__init__(**kwargs)
+        self.variant = variant
