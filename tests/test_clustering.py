@@ -241,3 +241,14 @@ def test_kmeans_numpy_and_bad_input(gen):
         clu.nearest_centroid(x[0], x[:3])
     with pytest.raises(ValueError, match="x: the pool is empty"):
         clu.kmeans(x[:0], 1)
+
+
+@pytest.mark.gpu
+def test_cuda_backend_on_gpu(gen):
+    """The CUDA kernels (compiled, never run where they were written) against the CPU reference."""
+    backend_or_skip("kmeanspp", "cuda", device="cuda", dtype=torch.float64)
+    x = blobs(20_011, 16, 9, gen)
+    out = clu.kmeans(x.cuda(), 32, 5, "k-means++", torch.Generator().manual_seed(2), backend="cuda")
+    expected = clu.kmeans(x, 32, 5, "k-means++", torch.Generator().manual_seed(2), backend="torch")
+    for o, e in zip(out, expected):
+        torch.testing.assert_close(o.cpu(), e, rtol=1e-10, atol=1e-10)

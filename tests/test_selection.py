@@ -308,3 +308,19 @@ def test_kcenter_bad_input(gen):
     with pytest.raises(TypeError, match="pool: expected a floating"):
         sel.k_center_greedy(torch.ones(5, 2, dtype=torch.int64), 1)
     assert isinstance(sel.k_center_greedy(pool.numpy(), 2), np.ndarray)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_cuda_backend_on_gpu(metric, gen):
+    """The CUDA kernels (compiled, never run where they were written) against the CPU reference."""
+    backend_or_skip("k_center_greedy", "cuda", device="cuda", dtype=torch.float64, metric=metric)
+    x = torch.randn(100_003, generator=gen)
+    x[::7] = 1.0  # ties
+    for b in (1, 1000):
+        np.testing.assert_array_equal(sel.topb_select(x.cuda(), b, backend="cuda").cpu().numpy(), oracle_topb(x, b, True))
+    pool = torch.randn(20_000, 33, generator=gen, dtype=torch.float64)
+    for labeled in (None, torch.arange(100)):
+        ref = sel.k_center_greedy(pool, 25, labeled=labeled, metric=metric, backend="torch")
+        out = sel.k_center_greedy(pool.cuda(), 25, labeled=labeled, metric=metric, backend="cuda")
+        torch.testing.assert_close(out.cpu(), ref, rtol=0, atol=0)

@@ -36,7 +36,7 @@ namespace rlmba {
 namespace cpu {
 using namespace rlmba::math;
 
-constexpr int kRows = 32;                       // rows per group = SIMD lanes (x unroll)
+constexpr int kRows = 16;                       // rows per group = SIMD lanes (x unroll)
 constexpr int64_t kMinParallelWork = 1 << 15;   // elements below which one thread runs
 constexpr int64_t kMaxClasses = (int64_t(1) << 31) / kRows;  // int32 lane offsets row * C
 
@@ -202,10 +202,10 @@ RLMBA_INLINE void lane_uncertainty(const T* __restrict X, int64_t C, T one, cons
 }
 
 // ---------------------------------------------------------------- efda_scores
-// Grid: groups of kRows rows. Per group: each modality's logits are transposed into lanes and
-// turned into evidence e_m = softplus(z_m / T_m) once per logit (E_m [C][kRows]), and added
-// into the fused evidence E_f = sum_m w_m E_m; then every one of the M + 1 evidence tiles goes
-// through the same sum pass and per-term pass. Alpha is never stored beyond the L1 tile.
+// Grid: groups of kRows rows. Per group and modality: the logits are transposed into lanes and
+// turned into evidence e_m = softplus(z_m / T_m) once per logit (tile E [C][kRows]), added into
+// the fused evidence tile E_f = sum_m w_m e_m, and E goes through the sum pass and the per-term
+// pass while it is in L1; E_f last. Alpha is never stored beyond the two L1 tiles.
 // Bytes: reads M N C logits once, writes (M + 1) N scores.
 template <class T> struct EfdaJob {
   const T* const* zs;
@@ -217,27 +217,31 @@ template <class T> struct EfdaJob {
   T* u_modal;  // [M, n]
 };
 
+// u[r] of the evidence tile X (alpha = 1 + X), stored to out[start + r] for the group's lanes.
+template <class T, int kKind> RLMBA_INLINE void evidence_uncertainty(const T* X, int64_t C, const Lanes& g, T* out) {
+  alignas(64) T S[kRows], u[kRows];
+  lane_sums(X, C, T(1), S);
+  lane_uncertainty<T, kKind>(X, C, T(1), S, u);
+  for (int r = g.first; r < g.last; ++r) out[g.start + r] = u[r];
+}
+
 template <class T, int kKind>
 RLMBA_INLINE void efda_group(const EfdaJob<T>& j, const Lanes& g, T* scratch) {
-  const int64_t C = j.C, M = j.M, tile = C * kRows;
-  T* __restrict Ef = scratch + M * tile;  // scratch: E_0 .. E_{M-1}, E_f, each [C][kRows]
-  for (int64_t m = 0; m < M; ++m) {
+  const int64_t C = j.C, tile = C * kRows;
+  T* __restrict E = scratch;          // [C][kRows] evidence of the current modality
+  T* __restrict Ef = scratch + tile;  // [C][kRows] fused evidence sum_m w_m e_m
+  for (int64_t i = 0; i < tile; ++i) Ef[i] = 0;
+  for (int64_t m = 0; m < j.M; ++m) {
     const T it = j.inv_t[m], wm = j.w[m];
-    T* __restrict Em = scratch + m * tile;
-    gather_lanes(j.zs[m] + g.start * C, C, Em, [it](T z) { return z * it; });
+    gather_lanes(j.zs[m] + g.start * C, C, E, [it](T z) { return z * it; });
 #pragma omp simd
     for (int64_t i = 0; i < tile; ++i) {
-      Em[i] = softplus(Em[i]);
-      Ef[i] = m == 0 ? wm * Em[i] : Ef[i] + wm * Em[i];  // 1 + sum_m w_m e_m, summed as the reference
+      E[i] = softplus(E[i]);
+      Ef[i] += wm * E[i];
     }
+    evidence_uncertainty<T, kKind>(E, C, g, j.u_modal + m * j.n);  // while E is in L1
   }
-  for (int64_t k = 0; k <= M; ++k) {
-    alignas(64) T S[kRows], u[kRows];
-    lane_sums(scratch + k * tile, C, T(1), S);
-    lane_uncertainty<T, kKind>(scratch + k * tile, C, T(1), S, u);
-    T* out = k == M ? j.u_fused : j.u_modal + k * j.n;
-    for (int r = g.first; r < g.last; ++r) out[g.start + r] = u[r];
-  }
+  evidence_uncertainty<T, kKind>(Ef, C, g, j.u_fused);
 }
 
 template <class T>
@@ -274,7 +278,7 @@ template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
     }
     jp.zs = padded.data();
   }
-  run_groups<T>(efda_groups_for<T>(isa), jp, j.n, (j.M + 1) * j.C * kRows, threads, work);
+  run_groups<T>(efda_groups_for<T>(isa), jp, j.n, 2 * j.C * kRows, threads, work);
 }
 
 // ---------------------------------------------------------------- dirichlet_uncertainty

@@ -1,12 +1,13 @@
 // k-means++ seeding on factored gradient embeddings (BADGE, BMMAL), C++/OpenMP CPU backend.
 //
 // Contract: src/rlmba/ops/seeding.py; spec: src/rlmba/reference/seeding.py; per-element math:
-// rlmba/seeding.h. One call runs the whole selection: prepare (y, a, r per point), first pick,
+// rlmba/seeding.h. One call runs the whole selection: prepare (y, a per point), first pick,
 // then b - 1 steps of [update D with the newest pick + block sums] -> [serial D^2 pick].
 //
-// Parallel mapping: OpenMP threads take fixed blocks of kBlock = 2048 points (dynamic schedule);
-// each block's D sum is sequential inside the block, so results do not depend on the thread count.
-// Pools of one block run serially (a parallel region costs more than the work there).
+// Parallel mapping: OpenMP threads claim fixed blocks of kBlock = 2048 points; each block's D sum
+// is sequential inside the block, so results do not depend on the thread count or on which thread
+// took which block. All steps share one parallel region (see kmeanspp). Pools of one block run
+// serially (a parallel region costs more than the work there).
 // Bytes per step: every point reads its probs row (C * sizeof(T)) and feature rows
 // (sum_m h_m * sizeof(T)) plus y, a, D (24 B) and writes D; the newest pick's rows stay in cache.
 // N = 1e5, C = 10, h = 64, float32: ~32 MB per step, about the L3 size of a server CPU.
@@ -16,10 +17,15 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <thread>
 #include <vector>
+#ifdef RLMBA_WITH_OPENMP
+#include <omp.h>
+#endif
 
 #include "rlmba/bindings.h"
 #include "rlmba/seeding.h"
@@ -66,17 +72,20 @@ inline double cross_h(const Pool<T>& P, int64_t i, int64_t c) {
   return s;
 }
 
+// Points [i0, i1): y, a and D = inf; returns the block's first argmax of a (lowest index on ties).
 template <class T>
-void prepare(const Pool<T>& P, State& S) {
-#pragma omp parallel for schedule(static) if (P.N > kBlock)
-  for (int64_t i = 0; i < P.N; ++i) {
+int64_t prepare_block(const Pool<T>& P, State& S, int64_t i0, int64_t i1) {
+  int64_t best = i0;
+  for (int64_t i = i0; i < i1; ++i) {
     int64_t y = seeding::argmax_class(P.prow(i), P.C);
     S.y[i] = y;
     // A duplicate of a pick gets d ~ 1e-16 (a_i + a_c) (ISA clones may contract to FMA
     // differently from this loop): far below kDuplicateRtol, so it becomes exactly 0.
     S.a[i] = seeding::q_dot(P.prow(i), y, P.prow(i), y, P.C) * cross_h(P, i, i);
     S.D[i] = std::numeric_limits<double>::infinity();
+    if (S.a[i] > S.a[best]) best = i;
   }
+  return best;
 }
 
 // The newest pick c, unpacked once per step: q_c in float64 and its feature rows.
@@ -136,33 +145,16 @@ inline double update_dispatch(const Pool<double>& P, State& S, const Centre<doub
   return update_block_f64(P, S, ce, i0, i1);
 }
 
-template <class T>
-void update(const Pool<T>& P, State& S, int64_t c) {
-  const int64_t nb = static_cast<int64_t>(S.block_sum.size());
-  const Centre<T> ce(P, S, c);
-#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
-  for (int64_t k = 0; k < nb; ++k)
-    S.block_sum[k] = update_dispatch(P, S, ce, k * kBlock, std::min(P.N, (k + 1) * kBlock));
-}
-
-// argmax a, ties -> lowest index: per-block first maxima, combined in block order.
-int64_t first_pick(const State& S, int64_t N) {
-  const int64_t nb = static_cast<int64_t>(S.block_sum.size());
-  std::vector<int64_t> best(nb);
-#pragma omp parallel for schedule(static) if (nb > 1)
-  for (int64_t k = 0; k < nb; ++k) {
-    int64_t j = k * kBlock;
-    for (int64_t i = j + 1; i < std::min(N, (k + 1) * kBlock); ++i)
-      if (S.a[i] > S.a[j]) j = i;
-    best[k] = j;
-  }
+// argmax a, ties -> lowest index: the blocks' first maxima, combined in block order.
+int64_t first_pick(const State& S, const std::vector<int64_t>& best) {
   int64_t j = best[0];
-  for (int64_t k = 1; k < nb; ++k)
+  for (int64_t k = 1; k < static_cast<int64_t>(best.size()); ++k)
     if (S.a[best[k]] > S.a[j]) j = best[k];
   return j;
 }
 
 // One D^2 step from the block sums: first i with prefix > u * total (rule 3 of the contract).
+// Returns -1 only if the state is inconsistent (it runs inside a parallel region: no throwing).
 int64_t d2_pick(const State& S, int64_t N, double u) {
   const int64_t nb = static_cast<int64_t>(S.block_sum.size());
   double total = 0.0;
@@ -170,7 +162,7 @@ int64_t d2_pick(const State& S, int64_t N, double u) {
   if (!(total > 0.0)) {  // only duplicates of picks remain: lowest-index unpicked point
     for (int64_t i = 0; i < N; ++i)
       if (!S.picked[i]) return i;
-    throw std::logic_error("seeding: no unpicked point left");
+    return -1;
   }
   const double target = u * total;
   double offset = 0.0;
@@ -184,22 +176,80 @@ int64_t d2_pick(const State& S, int64_t N, double u) {
   }
   for (int64_t i = N - 1; i >= 0; --i)  // rounding left u * total at the very end
     if (S.D[i] > 0.0) return i;
-  throw std::logic_error("seeding: positive total but no positive distance");
+  return -1;
 }
 
+// Spin briefly, then yield: a waiting thread must not starve a busy machine's other work.
+template <class Ready>
+void wait_until(Ready ready) {
+  for (int spins = 0; !ready(); ++spins) {
+    if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+// The whole seeding runs inside ONE parallel region with no barrier per step. Step 0 prepares the
+// points; step t >= 1 updates D with pick t - 1. Thread 0 publishes each step (after marking the
+// previous pick), every thread claims blocks of the step from an atomic counter, and thread 0
+// picks once all blocks of the step are done. A thread the OS has descheduled simply claims
+// nothing, instead of stalling a per-step barrier (this machine's other core is often busy).
+// Claims and completions are counted per step, so a late thread never touches another step.
 template <class T>
 void kmeanspp(const Pool<T>& P, const double* u, int64_t b, int64_t* out) {
   State S(P.N);
-  prepare(P, S);
-  int64_t c = first_pick(S, P.N);
-  out[0] = c;
-  for (int64_t t = 1; t < b; ++t) {
-    S.picked[c] = 1;
-    S.D[c] = 0.0;
-    update(P, S, c);
-    c = d2_pick(S, P.N, u[t - 1]);
-    out[t] = c;
+  const int64_t nb = static_cast<int64_t>(S.block_sum.size());
+  auto end = [&](int64_t k) { return std::min(P.N, (k + 1) * kBlock); };
+  std::vector<int64_t> best(nb);
+  std::vector<std::atomic<int64_t>> next(b), done(b);
+  for (int64_t t = 0; t < b; ++t) next[t].store(0), done[t].store(0);
+  std::atomic<int64_t> step{0};  // last published step; b = finished
+  bool failed = false;
+#pragma omp parallel if (nb > 1)
+  {
+#ifdef RLMBA_WITH_OPENMP
+    const bool lead = omp_get_thread_num() == 0;
+#else
+    const bool lead = true;
+#endif
+    for (int64_t t = 0; t < b; ++t) {
+      if (lead && t > 0) {
+        S.picked[out[t - 1]] = 1;
+        S.D[out[t - 1]] = 0.0;
+        step.store(t, std::memory_order_release);
+      } else if (!lead) {
+        wait_until([&] { return step.load(std::memory_order_acquire) >= t; });
+        t = step.load(std::memory_order_acquire);  // a late thread joins the current step
+        if (t >= b) break;
+      }
+      if (t == 0) {
+        for (int64_t k; (k = next[0].fetch_add(1, std::memory_order_relaxed)) < nb;) {
+          best[k] = prepare_block(P, S, k * kBlock, end(k));
+          done[0].fetch_add(1, std::memory_order_release);
+        }
+      } else {
+        const Centre<T> ce(P, S, out[t - 1]);
+        for (int64_t k; (k = next[t].fetch_add(1, std::memory_order_relaxed)) < nb;) {
+          S.block_sum[k] = update_dispatch(P, S, ce, k * kBlock, end(k));
+          done[t].fetch_add(1, std::memory_order_release);
+        }
+      }
+      if (lead) {
+        wait_until([&] { return done[t].load(std::memory_order_acquire) == nb; });
+        out[t] = t == 0 ? first_pick(S, best) : d2_pick(S, P.N, u[t - 1]);
+        if (out[t] < 0) {
+          failed = true;
+          break;
+        }
+      }
+    }
+    if (lead) step.store(b, std::memory_order_release);
   }
+  if (failed) throw std::logic_error("seeding: no point left to pick (inconsistent state)");
 }
 
 template <class T>

@@ -14,13 +14,21 @@ backends pick the same indices for the same generator state and any thread count
 - ``u``: float64 ``[b - 1]`` uniforms in [0, 1) on the input's device, one per D^2 step, drawn here
   from the caller's ``torch.Generator``. Backends draw no random numbers themselves.
 - ``b``: int, 1 <= b <= N. Returns int64 ``[b]`` on the input's device, in pick order.
-- Numerics: q = p - onehot(argmax p) (argmax ties -> lowest class); a_i, the dot products and D in
-  float64 whatever the input dtype; d(i, c) = a_i + a_c - 2 (q_i.q_c) sum_m s_im s_cm (h_im.h_cm)
-  set to exactly 0 when <= DUPLICATE_RTOL * (a_i + a_c) (1e-10); D = 0 at picks; first pick argmax a
-  (lowest index on ties); step t picks the first i whose float64 prefix sum of D exceeds
-  u[t-1] * total (last i with D > 0 if rounding leaves none; lowest unpicked if total == 0).
-  Summation order of the prefix sums is free but must not depend on the thread count (the C++
-  backend sums fixed blocks of 2048 points, then the block sums in order).
+- Numerics: q = p - onehot(argmax p) (argmax ties -> lowest class), formed elementwise as p_k - 1
+  at the label (exact for p >= 0.5; never the expanded p.p' - p[y'] - p'[y] + [y = y'], which
+  cancels). Everything below in float64 whatever the input dtype:
+  a_i = (q_i.q_i) sum_m s_im^2 (h_im.h_im);
+  d(i, c) = a_i + a_c - 2 (q_i.q_c) sum_m s_im s_cm (h_im.h_cm), set to exactly 0 when
+  <= DUPLICATE_RTOL * (a_i + a_c) (1e-10; also clamps cancellation negatives);
+  D_i = min over picks of d(i, c), D = 0 at picks (D starts at +inf).
+  First pick: argmax a, lowest index on ties. Step t >= 1: total = sum D; pick the first i whose
+  prefix sum of D exceeds u[t-1] * total; if none does (rounding), the last i with D > 0; if
+  total == 0, the lowest-index unpicked point. The prefix sums and the total must come from the
+  same summation, in an order that does not depend on the thread count (the C++ backend: fixed
+  blocks of 2048 points summed sequentially, then the block sums in order).
+- Agreement: backends differ only in the rounding of float64 dot products (~1e-16 relative), so a
+  pick can differ only if u * total lands that close to a prefix boundary; tests require equality.
+- Dispatch facts: ``dtype`` (float32 or float64).
 
 =============  ================================  ==========
 op             backend arguments                 returns

@@ -21,5 +21,5 @@ class CoresetStrategy(Strategy):
         self.metric = metric
 
     def select(self, state: RoundState) -> torch.Tensor:
-        centers = state.forward(state.labeled).fused
+        centers = state.forward(state.labeled).fused if len(state.labeled) else None
         return k_center_greedy(state.embeddings, state.budget, labeled=centers, metric=self.metric)

@@ -40,7 +40,7 @@ def _normalise(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: in
     eye = torch.arange(n, device=vals.device)
     idx = torch.stack([torch.cat([rows, eye]), torch.cat([cols, eye])])
     return torch.sparse_coo_tensor(idx, torch.cat([vals, torch.ones(n, dtype=vals.dtype, device=vals.device)]),
-                                   (n, n)).coalesce()
+                                   (n, n), check_invariants=True).coalesce()
 
 
 def knn_similarities(x: torch.Tensor, k: int):
@@ -71,7 +71,7 @@ def graph_adjacency(features: torch.Tensor, dense_max: int = 4096, knn: int = 16
     rows, cols, vals = knn_similarities(x, knn)
     half = vals.clamp_min(0) / 2  # (S + S^T) / 2: duplicate (i, j) entries are summed by coalesce
     S = torch.sparse_coo_tensor(torch.stack([torch.cat([rows, cols]), torch.cat([cols, rows])]),
-                                torch.cat([half, half]), (n, n)).coalesce()
+                                torch.cat([half, half]), (n, n), check_invariants=True).coalesce()
     r, c = S.indices()
     return _normalise(r, c, S.values(), n)
 
@@ -95,7 +95,8 @@ class GCN(nn.Module):
 def gcn_loss(logits: torch.Tensor, is_labeled: torch.Tensor, lam: float) -> torch.Tensor:
     """-mean_L log s - lam mean_U log(1 - s), s = sigmoid(logits); logsigmoid keeps log(1 - s)
     = logsigmoid(-logit) finite when s rounds to 1."""
-    return -F.logsigmoid(logits[is_labeled]).mean() - lam * F.logsigmoid(-logits[~is_labeled]).mean()
+    loss = -lam * F.logsigmoid(-logits[~is_labeled]).mean()
+    return loss - F.logsigmoid(logits[is_labeled]).mean() if bool(is_labeled.any()) else loss
 
 
 class SequentialGCN(Strategy):
@@ -122,7 +123,8 @@ class SequentialGCN(Strategy):
             pos = torch.randperm(U, generator=g)[:max(self.subset, state.budget)].sort().values
         seed = int(torch.randint(0, 2**62, (1,), generator=g).item())
         emb = state.embeddings
-        x = torch.cat([emb[pos.to(emb.device)], state.forward(state.labeled).fused]).float()
+        parts = [emb[pos.to(emb.device)]] + ([state.forward(state.labeled).fused] if len(state.labeled) else [])
+        x = torch.cat(parts).float()
         is_labeled = torch.arange(x.shape[0], device=x.device) >= len(pos)
         adj = graph_adjacency(x, self.dense_max, self.knn)
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
@@ -146,7 +148,7 @@ class SequentialGCN(Strategy):
             picks = topb_select((scores[:n_u] - self.s_margin).abs(), b, largest=False)
         else:
             labeled_nodes = torch.arange(n_u, h.shape[0], device=h.device)
-            picks = k_center_greedy(h, b, labeled=labeled_nodes)
+            picks = k_center_greedy(h, b, labeled=labeled_nodes if len(labeled_nodes) else None)
         return pos[picks.cpu()]
 
 
