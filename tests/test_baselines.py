@@ -110,7 +110,7 @@ def test_selection_contract_and_determinism(real, name):
         assert torch.equal(picks[0], picks[1]), f"{name}: not deterministic under a seed (b = {b})"
 
 
-def test_registry_and_all():
+def test_registry_all_and_bad_arguments():
     names = ex.all_strategies()
     assert names[0] == "random" and names[-1] == "rlmba" and "coregcn" not in names
     assert set(names) <= set(available_strategies())
@@ -121,6 +121,22 @@ def test_registry_and_all():
         make_strategy("bald", samples=1)
     with pytest.raises(ValueError, match="variant"):
         make_strategy("gcnal", variant="x")
+    with pytest.raises(ValueError, match="subset"):
+        make_strategy("coregcn", subset=0)
+    with pytest.raises(ValueError, match="permutations"):
+        sample_shapley(Toy(2, 3, 2), torch.rand(2, 5, 3), permutations=0)
+
+    class Headless(Toy):
+        def __init__(self):
+            super().__init__(1, 2, 2)
+            del self.fused_head
+
+        def fuse(self, features, mask=None):
+            return features[0], features[0]
+    st = toy_state([torch.rand(5, 2)], Toy(1, 2, 2), 1)
+    st.model = Headless()
+    with pytest.raises(ValueError, match="fused_head"):
+        make_strategy("deepfool").select(st)
 
 
 # ---------------------------------------------------------------- uncertainty
@@ -317,8 +333,8 @@ def test_gcn_tells_labeled_from_unlabeled_and_both_variants_follow_their_rule():
     picks = core.select(toy_state([x], model, 4, labeled=range(12), seed=3))
     pos, _, h = core.fit(toy_state([x], model, 4, labeled=range(12), seed=3))
     assert torch.equal(picks, pos[k_center_greedy(h, 4, labeled=torch.arange(n_u, h.shape[0]))])
-    sub = CoreGCNStrategy(subset=20, epochs=5).select(toy_state([x], model, 4, labeled=range(12), seed=3))
-    assert sub.unique().numel() == 4
+    sub = CoreGCNStrategy(subset=20, epochs=5, dense_max=16).select(toy_state([x], model, 4, labeled=range(12), seed=3))
+    assert sub.unique().numel() == 4 and int(sub.max()) < 48  # sparse kNN graph of 20 + 12 nodes
 
 
 # ---------------------------------------------------------------- RL-MBA ablations

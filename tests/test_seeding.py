@@ -3,6 +3,8 @@ tie and duplicate rules, thread-count independence, the D^2 law, and bad input."
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import rlmba
 from conftest import ALL_BACKENDS, backend_or_skip
@@ -116,6 +118,23 @@ def test_non_contiguous_and_numpy_inputs(backend, gen):
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     got = badge_select(p.numpy(), x.numpy(), 40, torch.Generator().manual_seed(1), backend=backend)
     assert isinstance(got, np.ndarray) and (got == want.numpy()).all()
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+@given(seed=st.integers(0, 2**31 - 1), N=st.integers(1, 40), C=st.integers(1, 6), h=st.integers(1, 9),
+       dup=st.booleans(), data=st.data())
+def test_small_pools_property(backend, seed, N, C, h, dup, data):
+    """Any small pool (with or without duplicated rows), any b: unique picks equal to the reference."""
+    backend_or_skip("badge_select", backend, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    p, (x,) = pool(N, C, [h], torch.float32, gen)
+    if dup:
+        rows = torch.randint(0, max(1, N // 3), (N,), generator=gen)
+        p, x = p[rows], x[rows]
+    b = data.draw(st.integers(1, N))
+    idx = badge_select(p, x, b, torch.Generator().manual_seed(seed), backend=backend)
+    assert_valid(idx, N, b)
+    torch.testing.assert_close(idx, expected(p, [x], None, seed, b), rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------- determinism and the D^2 law

@@ -1,14 +1,15 @@
 // C++/OpenMP CPU kernels of the scoring ops: rlmba::cpu::{fuse_evidence, dirichlet_uncertainty,
 // efda_scores, uncertainty_scores, bald}, float32 and float64, bound as _C.cpu_<op>.
 //
-// Layout ("row lanes"): rows are processed in groups of kRows; within a group the rows are the
-// SIMD lanes and the classes are walked one at a time, so every per-row reduction (S = sum_c
-// alpha_c, max, entropy sums) is a vertical vector add however small C is (C = 10 would fill
-// at most 10 of 16 lanes if the classes were the lanes). The first pass gathers the group's
-// logits (strided by C, all from the same few cache lines) into a [C][kRows] scratch that
-// stays in L1/L2; later passes read the scratch contiguously. Each logit is read from memory
-// once; alpha is never written out. A partial last group repeats its last row in the unused
-// lanes and stores only the valid ones.
+// Layout ("row lanes"): rows are processed in groups of R (32 for C < 16, else 16); within a
+// group the rows are the SIMD lanes and the classes are walked one at a time, so every per-row
+// reduction (S = sum_c alpha_c, max, entropy sums) is a vertical vector add however small C is
+// (with the classes as lanes, C = 10 would fill 10 of 16 lanes). The group's rows are first
+// transposed into a [C][R] tile that stays in L1; the math then runs over the tile as one long
+// contiguous loop, and the per-row passes read it back. Each input element is read from memory
+// once; alpha is never written out. The last group is shifted back to end at row n (its extra
+// lanes recompute rows of the previous group bit for bit and are not stored), so results never
+// depend on how a pool is chunked.
 //
 // Threads: OpenMP, each thread one contiguous range of groups (static schedule).
 // ISA: every group loop is compiled three times (baseline x86-64, AVX2+FMA, AVX-512) from the
@@ -20,7 +21,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,9 +36,10 @@ namespace rlmba {
 namespace cpu {
 using namespace rlmba::math;
 
-constexpr int kRows = 16;                       // rows per group = SIMD lanes (x unroll)
-constexpr int64_t kMinParallelWork = 1 << 15;   // elements below which one thread runs
-constexpr int64_t kMaxClasses = (int64_t(1) << 31) / kRows;  // int32 lane offsets row * C
+constexpr int kPad = 32;                       // inputs of fewer rows are padded to this many
+constexpr int64_t kMinParallelWork = 1 << 15;  // elements below which one thread runs
+constexpr int64_t kWideC = 16;                 // C from which groups are 16 rows, not 32
+inline int group_width(int64_t C) { return C < kWideC ? 32 : 16; }
 
 // ---------------------------------------------------------------- ISA selection
 enum class Isa { kBaseline, kAvx2, kAvx512, kRows };
@@ -88,24 +89,26 @@ inline Isa resolve_isa(std::string requested) {
 
 template <class T, class J> using GroupFn = void (*)(const J&, int64_t, int64_t, T*);
 
-// name_for<T>(isa): the clone of the group loop name<T>(job, g0, g1, scratch) for this ISA.
-#define RLMBA_ISA_CLONES(name, Job)                                                              \
-  template <class T> void name##_baseline(const Job<T>& j, int64_t g0, int64_t g1, T* s) {        \
-    name<T>(j, g0, g1, s);                                                                        \
-  }                                                                                               \
-  template <class T> RLMBA_AVX2 void name##_avx2(const Job<T>& j, int64_t g0, int64_t g1, T* s) { \
-    name<T>(j, g0, g1, s);                                                                        \
-  }                                                                                               \
-  template <class T> RLMBA_AVX512 void name##_avx512(const Job<T>& j, int64_t g0, int64_t g1,     \
-                                                     T* s) {                                      \
-    name<T>(j, g0, g1, s);                                                                        \
-  }                                                                                               \
-  template <class T> GroupFn<T, Job<T>> name##_for(Isa isa) {                                     \
-    return isa == Isa::kAvx512 ? &name##_avx512<T> : isa == Isa::kAvx2 ? &name##_avx2<T>          \
-                                                                       : &name##_baseline<T>;     \
+// Three clones of a loop over groups g0 .. g1, each running `call` (which names j, g0, g1, s),
+// and name_for<T>(isa) to pick one. Inlining the always-inline body into each clone compiles
+// it, and the math.h functions in it, for that clone's ISA.
+#define RLMBA_ISA_CLONES(name, Job, call)                                                         \
+  template <class T> void name##_baseline(const Job<T>& j, int64_t g0, int64_t g1, T* s) { call; } \
+  template <class T> RLMBA_AVX2 void name##_avx2(const Job<T>& j, int64_t g0, int64_t g1, T* s) {  \
+    call;                                                                                          \
+  }                                                                                                \
+  template <class T> RLMBA_AVX512 void name##_avx512(const Job<T>& j, int64_t g0, int64_t g1, T* s) { \
+    call;                                                                                          \
+  }                                                                                                \
+  template <class T> GroupFn<T, Job<T>> name##_for(Isa isa) {                                      \
+    return isa == Isa::kAvx512 ? &name##_avx512<T> : isa == Isa::kAvx2 ? &name##_avx2<T>           \
+                                                                       : &name##_baseline<T>;      \
   }
+// The group loop instantiated for both group widths, the width chosen by C.
+#define RLMBA_BY_WIDTH(name) \
+  (group_width(j.C) == 32 ? name<T, 32>(j, g0, g1, s) : name<T, 16>(j, g0, g1, s))
 
-// ---------------------------------------------------------------- threading
+// ---------------------------------------------------------------- threading and groups
 // fn(i0, i1, tid) over a static split of [0, count) into one contiguous range per thread.
 template <class Fn> void parallel_ranges(int64_t count, int threads, int64_t work, const Fn& fn) {
 #ifdef RLMBA_WITH_OPENMP
@@ -121,55 +124,55 @@ template <class Fn> void parallel_ranges(int64_t count, int threads, int64_t wor
 #endif
 }
 
-// Runs a group loop with per-thread scratch of `per_thread` elements (64-byte aligned).
+// Runs a group loop over all groups of n rows with per-thread scratch of `tiles` [C][R] tiles.
 template <class T, class J>
-void run_groups(GroupFn<T, J> fn, const J& job, int64_t n, int64_t per_thread, int threads, int64_t work) {
-  const int64_t groups = (n + kRows - 1) / kRows, stride = (per_thread + 15) / 16 * 16;
+void run_groups(GroupFn<T, J> fn, const J& job, int64_t n, int64_t C, int64_t tiles, int threads, int64_t work) {
+  const int R = group_width(C);
+  const int64_t groups = (n + R - 1) / R, stride = (tiles * C * R + 15) / 16 * 16;
   std::vector<T> scratch(static_cast<size_t>(stride * std::max(threads, 1) + 16));
   T* base = scratch.data() + (16 - (reinterpret_cast<uintptr_t>(scratch.data()) / sizeof(T)) % 16) % 16;
   parallel_ranges(groups, threads, work, [&](int64_t g0, int64_t g1, int tid) { fn(job, g0, g1, base + tid * stride); });
 }
 
-// Group g covers rows [start, start + kRows) and stores lanes [first, last). The last group is
-// shifted back to end at row n (its first lanes recompute rows of the previous group, bit for
-// bit, and are not stored), so every lane reads a real row; inputs of fewer than kRows rows are
-// padded first (pad_rows).
+// Group g covers rows [start, start + R) and stores lanes [first, last) (see the file header).
 struct Lanes {
   int64_t start;
   int first, last;
 };
-RLMBA_INLINE Lanes group_lanes(int64_t g, int64_t n) {
-  const int64_t start = std::min(g * kRows, std::max<int64_t>(n, kRows) - kRows);
-  const int64_t end = std::min(g * kRows + kRows, n);
-  return {start, static_cast<int>(g * kRows - start), static_cast<int>(end - start)};
+template <int R> RLMBA_INLINE Lanes group_lanes(int64_t g, int64_t n) {
+  const int64_t start = std::min(g * R, std::max<int64_t>(n, kPad) - R);
+  const int64_t end = std::min(g * R + R, n);
+  return {start, static_cast<int>(g * R - start), static_cast<int>(end - start)};
 }
 
-// Copies the n < kRows rows of an [n, C] block into kRows rows, the last row repeated.
+// Copies the n < kPad rows of an [n, C] block to kPad rows at dst, the last row repeated.
 template <class T> void pad_rows(const T* x, int64_t n, int64_t C, T* dst) {
-  for (int64_t r = 0; r < kRows; ++r) std::copy(x + std::min(r, n - 1) * C, x + std::min(r, n - 1) * C + C, dst + r * C);
+  for (int64_t r = 0; r < kPad; ++r) std::copy(x + std::min(r, n - 1) * C, x + std::min(r, n - 1) * C + C, dst + r * C);
 }
 
-// dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes. For small C the loads
-// are strided by C (every row's line stays in L1 across the classes); for wide rows a class
-// loop would touch kRows lines at once and outrun the L1 fill buffers, so rows are read in order.
-template <class T, class F>
+// dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes. Narrow rows: strided
+// loads, class by class (the R rows' lines stay in L1). Wide rows: row by row, so the loads
+// stream in order instead of touching R lines at once.
+template <class T, int R, class F>
 RLMBA_INLINE void gather_lanes(const T* __restrict x, int64_t C, T* __restrict dst, const F& f) {
-  if (C < 16) {
+  if (C < kWideC) {
     for (int64_t c = 0; c < C; ++c) {
-      T* __restrict d = dst + c * kRows;
 #pragma omp simd
-      for (int r = 0; r < kRows; ++r) d[r] = f(x[r * C + c]);
+      for (int r = 0; r < R; ++r) dst[c * R + r] = f(x[r * C + c]);
     }
   } else {
-    for (int r = 0; r < kRows; ++r) {
-      const T* __restrict row = x + r * C;
+    for (int r = 0; r < R; ++r) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dst[c * kRows + r] = f(row[c]);
+      for (int64_t c = 0; c < C; ++c) dst[c * R + r] = f(x[r * C + c]);
     }
   }
 }
 
-// ---------------------------------------------------------------- lane passes
+template <class T, int R> RLMBA_INLINE void store_lanes(const T* u, const Lanes& g, T* out) {
+  for (int r = g.first; r < g.last; ++r) out[g.start + r] = u[r];
+}
+
+// ---------------------------------------------------------------- Dirichlet lane passes
 template <class T, int kKind> RLMBA_INLINE T dirichlet_term(T a, T S) {
   return kKind == kVariance ? variance_term(a, S) : xlogx(a / S);
 }
@@ -177,36 +180,37 @@ template <class T, int kKind> RLMBA_INLINE T dirichlet_finish(T acc, T S, int64_
   return kKind == kVariance ? variance_finish(acc, S, C) : kKind == kVacuity ? static_cast<T>(C) / S : -acc;
 }
 
-// S[r] = C one + sum_c X[c][r]: alpha sums of alpha = one + X (one = 1 for evidence, 0 for alpha).
-template <class T> RLMBA_INLINE void lane_sums(const T* __restrict X, int64_t C, T one, T* __restrict S) {
-  alignas(64) T s[kRows] = {};
+// u[r] of the Dirichlet with alpha = one + X[.][r] (one = 1 for an evidence tile, 0 for alpha):
+// the sum pass, then (except for vacuity) the per-term pass.
+template <class T, int R, int kKind>
+RLMBA_INLINE void lane_uncertainty(const T* __restrict X, int64_t C, T one, T* __restrict u) {
+  alignas(64) T S[R] = {}, acc[R] = {};
   for (int64_t c = 0; c < C; ++c) {
 #pragma omp simd
-    for (int r = 0; r < kRows; ++r) s[r] += X[c * kRows + r];
+    for (int r = 0; r < R; ++r) S[r] += X[c * R + r];
   }
 #pragma omp simd
-  for (int r = 0; r < kRows; ++r) S[r] = static_cast<T>(C) * one + s[r];
-}
-
-// u[r] of the Dirichlet with alpha = one + X[.][r] and sums S: the per-term pass (none for vacuity).
-template <class T, int kKind>
-RLMBA_INLINE void lane_uncertainty(const T* __restrict X, int64_t C, T one, const T* __restrict S, T* __restrict u) {
-  alignas(64) T acc[kRows] = {};
+  for (int r = 0; r < R; ++r) S[r] += static_cast<T>(C) * one;
   if (kKind != kVacuity)
     for (int64_t c = 0; c < C; ++c) {
 #pragma omp simd
-      for (int r = 0; r < kRows; ++r) acc[r] += dirichlet_term<T, kKind>(one + X[c * kRows + r], S[r]);
+      for (int r = 0; r < R; ++r) acc[r] += dirichlet_term<T, kKind>(one + X[c * R + r], S[r]);
     }
 #pragma omp simd
-  for (int r = 0; r < kRows; ++r) u[r] = dirichlet_finish<T, kKind>(acc[r], S[r], C);
+  for (int r = 0; r < R; ++r) u[r] = dirichlet_finish<T, kKind>(acc[r], S[r], C);
+}
+
+template <class T, int R, int kKind> RLMBA_INLINE void store_uncertainty(const T* X, int64_t C, T one, const Lanes& g, T* out) {
+  alignas(64) T u[R];
+  lane_uncertainty<T, R, kKind>(X, C, one, u);
+  store_lanes<T, R>(u, g, out);
 }
 
 // ---------------------------------------------------------------- efda_scores
-// Grid: groups of kRows rows. Per group and modality: the logits are transposed into lanes and
-// turned into evidence e_m = softplus(z_m / T_m) once per logit (tile E [C][kRows]), added into
-// the fused evidence tile E_f = sum_m w_m e_m, and E goes through the sum pass and the per-term
-// pass while it is in L1; E_f last. Alpha is never stored beyond the two L1 tiles.
-// Bytes: reads M N C logits once, writes (M + 1) N scores.
+// Grid: groups of R rows. Per group and modality: the logits are transposed into lanes and
+// turned into evidence e_m = softplus(z_m / T_m) once per logit (tile E [C][R]), added into the
+// fused evidence tile E_f = sum_m w_m e_m, and E goes through the sum and per-term passes while
+// it is in L1; E_f last. Bytes: reads M N C logits once, writes (M + 1) N scores.
 template <class T> struct EfdaJob {
   const T* const* zs;
   int64_t M, n, C;
@@ -217,43 +221,35 @@ template <class T> struct EfdaJob {
   T* u_modal;  // [M, n]
 };
 
-// u[r] of the evidence tile X (alpha = 1 + X), stored to out[start + r] for the group's lanes.
-template <class T, int kKind> RLMBA_INLINE void evidence_uncertainty(const T* X, int64_t C, const Lanes& g, T* out) {
-  alignas(64) T S[kRows], u[kRows];
-  lane_sums(X, C, T(1), S);
-  lane_uncertainty<T, kKind>(X, C, T(1), S, u);
-  for (int r = g.first; r < g.last; ++r) out[g.start + r] = u[r];
-}
-
-template <class T, int kKind>
+template <class T, int R, int kKind>
 RLMBA_INLINE void efda_group(const EfdaJob<T>& j, const Lanes& g, T* scratch) {
-  const int64_t C = j.C, tile = C * kRows;
-  T* __restrict E = scratch;          // [C][kRows] evidence of the current modality
-  T* __restrict Ef = scratch + tile;  // [C][kRows] fused evidence sum_m w_m e_m
+  const int64_t C = j.C, tile = C * R;
+  T* __restrict E = scratch;          // evidence of the current modality
+  T* __restrict Ef = scratch + tile;  // fused evidence sum_m w_m e_m (alpha_f = 1 + E_f)
   for (int64_t i = 0; i < tile; ++i) Ef[i] = 0;
   for (int64_t m = 0; m < j.M; ++m) {
     const T it = j.inv_t[m], wm = j.w[m];
-    gather_lanes(j.zs[m] + g.start * C, C, E, [it](T z) { return z * it; });
+    gather_lanes<T, R>(j.zs[m] + g.start * C, C, E, [it](T z) { return z * it; });
 #pragma omp simd
     for (int64_t i = 0; i < tile; ++i) {
       E[i] = softplus(E[i]);
       Ef[i] += wm * E[i];
     }
-    evidence_uncertainty<T, kKind>(E, C, g, j.u_modal + m * j.n);  // while E is in L1
+    store_uncertainty<T, R, kKind>(E, C, T(1), g, j.u_modal + m * j.n);
   }
-  evidence_uncertainty<T, kKind>(Ef, C, g, j.u_fused);
+  store_uncertainty<T, R, kKind>(Ef, C, T(1), g, j.u_fused);
 }
 
-template <class T>
+template <class T, int R>
 RLMBA_INLINE void efda_groups(const EfdaJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
   for (int64_t g = g0; g < g1; ++g) {
-    const Lanes lanes = group_lanes(g, j.n);
-    if (j.kind == kVariance) efda_group<T, kVariance>(j, lanes, scratch);
-    else if (j.kind == kVacuity) efda_group<T, kVacuity>(j, lanes, scratch);
-    else efda_group<T, kEntropy>(j, lanes, scratch);
+    const Lanes lanes = group_lanes<R>(g, j.n);
+    if (j.kind == kVariance) efda_group<T, R, kVariance>(j, lanes, scratch);
+    else if (j.kind == kVacuity) efda_group<T, R, kVacuity>(j, lanes, scratch);
+    else efda_group<T, R, kEntropy>(j, lanes, scratch);
   }
 }
-RLMBA_ISA_CLONES(efda_groups, EfdaJob)
+RLMBA_ISA_CLONES(efda_groups, EfdaJob, RLMBA_BY_WIDTH(efda_groups))
 
 template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
   const int64_t work = j.M * j.n * j.C;
@@ -267,22 +263,21 @@ template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
     });
     return;
   }
-  std::vector<T> pad;
+  std::vector<T> pad(j.n < kPad ? j.M * kPad * j.C : 0);
   std::vector<const T*> padded;
   EfdaJob<T> jp = j;
-  if (j.n < kRows) {  // tiny pools: kRows padded rows per modality
-    pad.resize(j.M * kRows * j.C);
+  if (j.n < kPad) {
     for (int64_t m = 0; m < j.M; ++m) {
-      pad_rows(j.zs[m], j.n, j.C, pad.data() + m * kRows * j.C);
-      padded.push_back(pad.data() + m * kRows * j.C);
+      pad_rows(j.zs[m], j.n, j.C, pad.data() + m * kPad * j.C);
+      padded.push_back(pad.data() + m * kPad * j.C);
     }
     jp.zs = padded.data();
   }
-  run_groups<T>(efda_groups_for<T>(isa), jp, j.n, 2 * j.C * kRows, threads, work);
+  run_groups<T>(efda_groups_for<T>(isa), jp, j.n, j.C, 2, threads, work);
 }
 
 // ---------------------------------------------------------------- dirichlet_uncertainty
-// Grid: groups of kRows rows; pass 1 gathers alpha [C][kRows] and S, pass 2 sums the terms.
+// Grid: groups of R rows; alpha is transposed into a tile, then the sum and per-term passes.
 // Bytes: reads N C alpha, writes N.
 template <class T> struct DirichletJob {
   const T* alpha;
@@ -291,25 +286,17 @@ template <class T> struct DirichletJob {
   T* out;
 };
 
-template <class T, int kKind>
-RLMBA_INLINE void dirichlet_group(const DirichletJob<T>& j, const Lanes& g, T* __restrict A) {
-  alignas(64) T S[kRows], u[kRows];
-  gather_lanes(j.alpha + g.start * j.C, j.C, A, [](T a) { return a; });
-  lane_sums(A, j.C, T(0), S);
-  lane_uncertainty<T, kKind>(A, j.C, T(0), S, u);
-  for (int r = g.first; r < g.last; ++r) j.out[g.start + r] = u[r];
-}
-
-template <class T>
-RLMBA_INLINE void dirichlet_groups(const DirichletJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
+template <class T, int R>
+RLMBA_INLINE void dirichlet_groups(const DirichletJob<T>& j, int64_t g0, int64_t g1, T* A) {
   for (int64_t g = g0; g < g1; ++g) {
-    const Lanes lanes = group_lanes(g, j.n);
-    if (j.kind == kVariance) dirichlet_group<T, kVariance>(j, lanes, scratch);
-    else if (j.kind == kVacuity) dirichlet_group<T, kVacuity>(j, lanes, scratch);
-    else dirichlet_group<T, kEntropy>(j, lanes, scratch);
+    const Lanes lanes = group_lanes<R>(g, j.n);
+    gather_lanes<T, R>(j.alpha + lanes.start * j.C, j.C, A, [](T a) { return a; });
+    if (j.kind == kVariance) store_uncertainty<T, R, kVariance>(A, j.C, T(0), lanes, j.out);
+    else if (j.kind == kVacuity) store_uncertainty<T, R, kVacuity>(A, j.C, T(0), lanes, j.out);
+    else store_uncertainty<T, R, kEntropy>(A, j.C, T(0), lanes, j.out);
   }
 }
-RLMBA_ISA_CLONES(dirichlet_groups, DirichletJob)
+RLMBA_ISA_CLONES(dirichlet_groups, DirichletJob, RLMBA_BY_WIDTH(dirichlet_groups))
 
 template <class T> void dirichlet_uncertainty(const DirichletJob<T>& j, Isa isa, int threads) {
   if (isa == Isa::kRows) {
@@ -318,20 +305,16 @@ template <class T> void dirichlet_uncertainty(const DirichletJob<T>& j, Isa isa,
     });
     return;
   }
-  std::vector<T> pad;
+  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
   DirichletJob<T> jp = j;
-  if (j.n < kRows) {
-    pad.resize(kRows * j.C);
-    pad_rows(j.alpha, j.n, j.C, pad.data());
-    jp.alpha = pad.data();
-  }
-  run_groups<T>(dirichlet_groups_for<T>(isa), jp, j.n, j.C * kRows, threads, j.n * j.C);
+  if (j.n < kPad) pad_rows(j.alpha, j.n, j.C, pad.data()), jp.alpha = pad.data();
+  run_groups<T>(dirichlet_groups_for<T>(isa), jp, j.n, j.C, 1, threads, j.n * j.C);
 }
 
 // ---------------------------------------------------------------- uncertainty_scores
-// Grid: groups of kRows rows. Logits: pass 1 gathers x [C][kRows] and the top two, pass 2
-// exponentiates once per logit (see logit_scores_finish in math.h). Probabilities: one pass.
-// Bytes: reads N C, writes 3 N.
+// Grid: groups of R rows. Logits: pass 1 finds the top two of each row in the transposed tile,
+// pass 2 exponentiates once per logit (see logit_scores_finish in math.h). Probabilities: one
+// pass. Bytes: reads N C, writes 3 N.
 template <class T> struct ClassJob {
   const T* x;
   int64_t n, C;
@@ -339,20 +322,19 @@ template <class T> struct ClassJob {
   T* out;  // [3, n]
 };
 
-template <class T>
+template <class T, int R>
 RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restrict X) {
-  alignas(64) T m1[kRows], m2[kRows], k[kRows] = {}, rest[kRows] = {}, h[kRows] = {}, nan[kRows] = {};
-  alignas(64) T o0[kRows], o1[kRows], o2[kRows];
-  gather_lanes(j.x + g.start * j.C, j.C, X, [](T v) { return v; });
-  for (int r = 0; r < kRows; ++r) m1[r] = m2[r] = -infinity<T>();
+  alignas(64) T m1[R], m2[R], k[R] = {}, rest[R] = {}, h[R] = {}, nan[R] = {}, o[3][R];
+  gather_lanes<T, R>(j.x + g.start * j.C, j.C, X, [](T v) { return v; });
+  for (int r = 0; r < R; ++r) m1[r] = m2[r] = -infinity<T>();
   for (int64_t c = 0; c < j.C; ++c) {
-    const T* __restrict x = X + c * kRows;
+    const T* __restrict x = X + c * R;
     if (j.from_logits) {
 #pragma omp simd
-      for (int r = 0; r < kRows; ++r) top2_step(x[r], m1[r], m2[r]);
+      for (int r = 0; r < R; ++r) top2_step(x[r], m1[r], m2[r]);
     } else {
 #pragma omp simd
-      for (int r = 0; r < kRows; ++r) {
+      for (int r = 0; r < R; ++r) {
         top2_step(x[r], m1[r], m2[r]);
         h[r] += xlogx(x[r]);
         nan[r] = select(x[r] != x[r], x[r], nan[r]);
@@ -361,9 +343,9 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
   }
   if (j.from_logits) {
     for (int64_t c = 0; c < j.C; ++c) {
-      const T* __restrict x = X + c * kRows;
+      const T* __restrict x = X + c * R;
 #pragma omp simd
-      for (int r = 0; r < kRows; ++r) {
+      for (int r = 0; r < R; ++r) {
         const T d = x[r] - m1[r], ed = exp_nonpositive(d);
         k[r] += select(d == T(0), T(1), T(0));
         rest[r] += select(d == T(0), T(0), ed);
@@ -371,30 +353,26 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
       }
     }
 #pragma omp simd
-    for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < R; ++r) {
       const Scores3<T> sc = logit_scores_finish(k[r], rest[r], h[r], m1[r], m2[r]);
-      o0[r] = sc.entropy, o1[r] = sc.margin, o2[r] = sc.least_confidence;
+      o[0][r] = sc.entropy, o[1][r] = sc.margin, o[2][r] = sc.least_confidence;
     }
   } else {
 #pragma omp simd
-    for (int r = 0; r < kRows; ++r) {
-      o0[r] = -h[r];
-      o1[r] = (m1[r] - m2[r]) + nan[r];
-      o2[r] = (T(1) - m1[r]) + nan[r];
+    for (int r = 0; r < R; ++r) {
+      o[0][r] = -h[r];
+      o[1][r] = (m1[r] - m2[r]) + nan[r];
+      o[2][r] = (T(1) - m1[r]) + nan[r];
     }
   }
-  for (int r = g.first; r < g.last; ++r) {
-    j.out[g.start + r] = o0[r];
-    j.out[j.n + g.start + r] = o1[r];
-    j.out[2 * j.n + g.start + r] = o2[r];
-  }
+  for (int row = 0; row < 3; ++row) store_lanes<T, R>(o[row], g, j.out + row * j.n);
 }
 
-template <class T>
+template <class T, int R>
 RLMBA_INLINE void class_groups(const ClassJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
-  for (int64_t g = g0; g < g1; ++g) class_group<T>(j, group_lanes(g, j.n), scratch);
+  for (int64_t g = g0; g < g1; ++g) class_group<T, R>(j, group_lanes<R>(g, j.n), scratch);
 }
-RLMBA_ISA_CLONES(class_groups, ClassJob)
+RLMBA_ISA_CLONES(class_groups, ClassJob, RLMBA_BY_WIDTH(class_groups))
 
 template <class T> void uncertainty_scores(const ClassJob<T>& j, Isa isa, int threads) {
   if (isa == Isa::kRows) {
@@ -406,18 +384,14 @@ template <class T> void uncertainty_scores(const ClassJob<T>& j, Isa isa, int th
     });
     return;
   }
-  std::vector<T> pad;
+  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
   ClassJob<T> jp = j;
-  if (j.n < kRows) {
-    pad.resize(kRows * j.C);
-    pad_rows(j.x, j.n, j.C, pad.data());
-    jp.x = pad.data();
-  }
-  run_groups<T>(class_groups_for<T>(isa), jp, j.n, j.C * kRows, threads, j.n * j.C);
+  if (j.n < kPad) pad_rows(j.x, j.n, j.C, pad.data()), jp.x = pad.data();
+  run_groups<T>(class_groups_for<T>(isa), jp, j.n, j.C, 1, threads, j.n * j.C);
 }
 
 // ---------------------------------------------------------------- bald
-// Grid: groups of kRows rows. Pass 1 sums the S samples per class into mean [C][kRows]; pass 2
+// Grid: groups of R rows. Pass 1 sums the S samples per class into a mean tile; pass 2
 // accumulates p log(p / mean) (math.h kl_term). Bytes: reads S N C twice (the second time
 // from cache for moderate S C), writes N.
 template <class T> struct BaldJob {
@@ -426,33 +400,35 @@ template <class T> struct BaldJob {
   T* out;
 };
 
-template <class T>
+template <class T, int R>
 RLMBA_INLINE void bald_groups(const BaldJob<T>& j, int64_t g0, int64_t g1, T* scratch) {
-  const int64_t C = j.C;
-  T* __restrict mean = scratch;          // [C][kRows]
-  T* __restrict P = scratch + C * kRows;  // [C][kRows] one sample of the group
+  const int64_t C = j.C, tile = C * R;
+  T* __restrict mean = scratch;     // [C][R]
+  T* __restrict P = scratch + tile;  // [C][R] one sample of the group
   for (int64_t g = g0; g < g1; ++g) {
-    const Lanes lanes = group_lanes(g, j.n);
-    alignas(64) T acc[kRows] = {};
-    for (int64_t i = 0; i < C * kRows; ++i) mean[i] = 0;
+    const Lanes lanes = group_lanes<R>(g, j.n);
+    alignas(64) T acc[R] = {};
+    for (int64_t i = 0; i < tile; ++i) mean[i] = 0;
     for (int64_t s = 0; s < j.S; ++s) {
-      gather_lanes(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
+      gather_lanes<T, R>(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
 #pragma omp simd
-      for (int64_t i = 0; i < C * kRows; ++i) mean[i] += P[i];
+      for (int64_t i = 0; i < tile; ++i) mean[i] += P[i];
     }
 #pragma omp simd
-    for (int64_t i = 0; i < C * kRows; ++i) mean[i] = mean[i] / static_cast<T>(j.S);
+    for (int64_t i = 0; i < tile; ++i) mean[i] = mean[i] / static_cast<T>(j.S);
     for (int64_t s = 0; s < j.S; ++s) {
-      gather_lanes(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
+      gather_lanes<T, R>(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
       for (int64_t c = 0; c < C; ++c) {
 #pragma omp simd
-        for (int r = 0; r < kRows; ++r) acc[r] += kl_term(P[c * kRows + r], mean[c * kRows + r]);
+        for (int r = 0; r < R; ++r) acc[r] += kl_term(P[c * R + r], mean[c * R + r]);
       }
     }
-    for (int r = lanes.first; r < lanes.last; ++r) j.out[lanes.start + r] = acc[r] / static_cast<T>(j.S);
+#pragma omp simd
+    for (int r = 0; r < R; ++r) acc[r] = acc[r] / static_cast<T>(j.S);
+    store_lanes<T, R>(acc, lanes, j.out);
   }
 }
-RLMBA_ISA_CLONES(bald_groups, BaldJob)
+RLMBA_ISA_CLONES(bald_groups, BaldJob, RLMBA_BY_WIDTH(bald_groups))
 
 template <class T> void bald(const BaldJob<T>& j, Isa isa, int threads) {
   const int64_t work = j.S * j.n * j.C;
@@ -462,14 +438,13 @@ template <class T> void bald(const BaldJob<T>& j, Isa isa, int threads) {
     });
     return;
   }
-  std::vector<T> pad;
+  std::vector<T> pad(j.n < kPad ? j.S * kPad * j.C : 0);
   BaldJob<T> jp = j;
-  if (j.n < kRows) {
-    pad.resize(j.S * kRows * j.C);
-    for (int64_t s = 0; s < j.S; ++s) pad_rows(j.p + s * j.stride_s, j.n, j.C, pad.data() + s * kRows * j.C);
-    jp.p = pad.data(), jp.stride_s = kRows * j.C;
+  if (j.n < kPad) {
+    for (int64_t s = 0; s < j.S; ++s) pad_rows(j.p + s * j.stride_s, j.n, j.C, pad.data() + s * kPad * j.C);
+    jp.p = pad.data(), jp.stride_s = kPad * j.C;
   }
-  run_groups<T>(bald_groups_for<T>(isa), jp, j.n, 2 * j.C * kRows, threads, work);
+  run_groups<T>(bald_groups_for<T>(isa), jp, j.n, j.C, 2, threads, work);
 }
 
 // ---------------------------------------------------------------- fuse_evidence
@@ -523,7 +498,7 @@ RLMBA_INLINE void fuse_tiles(const FuseJob<T>& j, int64_t t0, int64_t t1, T*) {
       for (int64_t r = i0 / j.C; r < i1 / j.C; ++r) fuse_ds_row(j.zs, r * j.C, j.M, j.C, j.inv_t, j.out + r * j.C);
   }
 }
-RLMBA_ISA_CLONES(fuse_tiles, FuseJob)
+RLMBA_ISA_CLONES(fuse_tiles, FuseJob, fuse_tiles<T>(j, g0, g1, s))
 
 template <class T> void fuse_evidence(const FuseJob<T>& j, Isa isa, int threads) {
   const int64_t work = j.M * j.n * j.C;
@@ -572,7 +547,7 @@ RLMBA_INLINE void probe_range(const ProbeJob<T>& j, int64_t i0, int64_t i1, T*) 
       for (int64_t i = i0; i < i1; ++i) y[i] = softplus(x[i]);
   }
 }
-RLMBA_ISA_CLONES(probe_range, ProbeJob)
+RLMBA_ISA_CLONES(probe_range, ProbeJob, probe_range<T>(j, g0, g1, s))
 
 }  // namespace cpu
 }  // namespace rlmba
@@ -586,8 +561,7 @@ template <class T> T* mptr(uintptr_t p) { return reinterpret_cast<T*>(p); }
 
 void check_sizes(int64_t n, int64_t C) {
   if (n < 0) throw py::value_error("n: must be >= 0, got " + std::to_string(n));
-  if (C < 1 || C > rlmba::cpu::kMaxClasses)
-    throw py::value_error("C: must be in [1, " + std::to_string(rlmba::cpu::kMaxClasses) + "], got " + std::to_string(C));
+  if (C < 1) throw py::value_error("C: must be >= 1, got " + std::to_string(C));
 }
 
 int kind_code(const std::string& kind) {

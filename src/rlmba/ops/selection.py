@@ -101,12 +101,10 @@ def check_finite_rows(t: torch.Tensor, name: str, nonzero_rows: bool = False) ->
 def _score_chunks(scores, chunk_size: int):
     """(offset, 1-D tensor) pairs from a tensor, a numpy array / memmap, or an iterable of pairs."""
     if isinstance(scores, (torch.Tensor, np.ndarray)):
-        t = as_tensor(scores, "scores") if isinstance(scores, torch.Tensor) else None
-        ndim = scores.ndim
-        if ndim != 1:
+        if scores.ndim != 1:
             raise ValueError(f"scores: expected a 1-D tensor [N], got shape {tuple(scores.shape)}")
-        for i in range(0, scores.shape[0], chunk_size):
-            yield i, t[i:i + chunk_size] if t is not None else numpy_chunk(scores[i:i + chunk_size])
+        for i in range(0, scores.shape[0], chunk_size):  # a memmap is read one chunk at a time
+            yield i, as_tensor(scores[i:i + chunk_size], "scores")
         return
     if isinstance(scores, (str, bytes)) or not isinstance(scores, Iterable):
         raise TypeError("scores: expected a 1-D tensor, a numpy array (memmaps included) or an iterable "
@@ -188,7 +186,8 @@ def _labeled(labeled, x: torch.Tensor, metric: str):
     if labeled is None:
         return torch.empty(0, D, dtype=cdtype, device=x.device), none
     if isinstance(labeled, (list, tuple, range)):
-        labeled = torch.as_tensor(np.asarray(labeled, dtype=np.int64).reshape(-1))
+        arr = np.asarray(labeled)
+        labeled = torch.as_tensor(arr if arr.size and arr.dtype == np.bool_ else arr.astype(np.int64).reshape(-1))
     t = as_tensor(labeled, "labeled").to(x.device)
     if t.dtype == torch.bool:
         if t.shape != (N,):

@@ -1,0 +1,99 @@
+"""The numba backend of the clustering ops (:mod:`rlmba.ops.clustering`): nearest centroid and
+cluster sums (k-means++ seeding is not in this backend yet).
+
+Nearest centroid is GEMM-shaped: torch's BLAS computes g = x @ C^T for a bounded tile of rows
+(``TILE_ELEMENTS`` products, the reference's tiling, so g and hence every arg-min equal the
+reference's), and the numba epilogue takes each row's first arg-min of |c|^2 - 2 g and
+recomputes the winner's distance directly (exact 0 for a row equal to its centroid).
+No N x k matrix exists.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit, prange
+
+from ..._dispatch import implements
+from ...reference.clustering import TILE_ELEMENTS
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _supports(dtype=None, **_facts) -> list[str]:
+    if dtype is not None and dtype not in _FLOATS:
+        return [f"numba computes float16/bfloat16/float32/float64 inputs, got {dtype}"]
+    return []
+
+
+def _cdt(dtype):
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+@njit(cache=True, parallel=True)
+def _nearest_epilogue(g, x, c, c_sq, dist, idx):
+    """Row i (one prange iteration each): j = first arg-min_j c_sq[j] - 2 g[i, j], in the
+    compute dtype as the reference rounds it (g + g is exact); dist = sqrt(sum (x - c_j)^2).
+    Moves: reads g [n, k] and x [n, D] once, writes n distances and n indices."""
+    n, k = g.shape
+    D = x.shape[1]
+    for i in prange(n):
+        best = c_sq[0] - (g[i, 0] + g[i, 0])
+        j = 0
+        for t in range(1, k):
+            v = c_sq[t] - (g[i, t] + g[i, t])
+            if v < best:  # strict: the first minimum wins ties
+                best = v
+                j = t
+        s = x[i, 0] - x[i, 0]  # zero in the compute dtype
+        for d in range(D):
+            e = x[i, d] - c[j, d]
+            s += e * e
+        dist[i] = np.sqrt(s)
+        idx[i] = j
+
+
+@implements("nearest_centroid", "numba", supports=_supports)
+def nearest_centroid(x, centroids):
+    n, _ = x.shape
+    k = centroids.shape[0]
+    cdt = centroids.dtype
+    c = centroids.contiguous()
+    c_sq = (c * c).sum(1)
+    dist = torch.empty(n, dtype=cdt)
+    idx = torch.empty(n, dtype=torch.int64)
+    step = max(1, TILE_ELEMENTS // k)
+    for i in range(0, n, step):
+        xt = x[i:i + step].to(cdt).contiguous()
+        g = (xt @ c.T).contiguous()
+        _nearest_epilogue(g.numpy(), xt.numpy(), c.numpy(), c_sq.numpy(), dist[i:i + step].numpy(),
+                          idx[i:i + step].numpy())
+    return dist, idx
+
+
+SUM_COLS = 8  # columns per prange iteration of the cluster sums
+
+
+@njit(cache=True, parallel=True)
+def _cluster_sums_kernel(x, idx, sums, counts):
+    """sums[idx[i], d] += x[i, d] in float64. Each prange iteration owns SUM_COLS columns and
+    adds the rows in index order, so the summation order (hence every bit) is fixed, whatever
+    the thread count. Moves: reads x [n, D] and idx [n], writes sums [k, D] and counts [k]."""
+    n, D = x.shape
+    for blk in prange((D + SUM_COLS - 1) // SUM_COLS):
+        lo = blk * SUM_COLS
+        hi = min(lo + SUM_COLS, D)
+        for i in range(n):
+            j = idx[i]
+            for d in range(lo, hi):
+                sums[j, d] += np.float64(x[i, d])
+    for i in range(n):
+        counts[idx[i]] += 1
+
+
+@implements("cluster_sums", "numba", supports=_supports)
+def cluster_sums(x, idx, k):
+    sums = torch.zeros(k, x.shape[1], dtype=torch.float64)
+    counts = torch.zeros(k, dtype=torch.int64)
+    xc = x.to(_cdt(x.dtype)).contiguous()  # half: a float32 copy of this row chunk only
+    _cluster_sums_kernel(xc.numpy(), idx.contiguous().numpy(), sums.numpy(), counts.numpy())
+    return sums, counts

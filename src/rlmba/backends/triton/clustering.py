@@ -1,0 +1,23 @@
+"""Triton implementation of nearest_centroid (kernel in :mod:`rlmba.kernels.clustering`).
+
+Verified under TRITON_INTERPRET=1 on CPU; not run on a GPU when written.
+kmeanspp and cluster_sums have no Triton implementation (dispatch picks another backend).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..._dispatch import implements
+from ...kernels import clustering as kernels
+
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _supports(dtype=None, **_facts) -> list[str]:
+    """Every float dtype computes (half in float32, float64 in float64)."""
+    if dtype is not None and dtype not in _DTYPES:
+        return [f"triton kernels take {', '.join(map(str, _DTYPES))}, got {dtype}"]
+    return []
+
+
+implements("nearest_centroid", "triton", supports=_supports)(kernels.nearest_centroid)
