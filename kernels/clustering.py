@@ -2,8 +2,9 @@
 
 Verified under TRITON_INTERPRET=1 on CPU; not run on a GPU when written.
 
-Implemented: nearest centroid (``nearest_centroid``). k-means++ and cluster sums are not
-implemented in Triton (the op dispatches them to another backend).
+Implemented: nearest centroid (``nearest_centroid``) and per-cluster sums (``cluster_sums``).
+k-means++ is not implemented in Triton (its float64 fixed-order D^2 sampling is left to the
+other backends).
 
 Layout: one program owns ``BLOCK_N`` consecutive rows of x; offsets are int64
 (``tl.program_id(0).to(tl.int64)``). Half inputs compute in float32, float64 in float64 (the
@@ -93,3 +94,45 @@ def nearest_centroid(x: torch.Tensor, centroids: torch.Tensor):
     t = _tiles(n, k, D, x.device)
     _nearest_centroid_kernel[(triton.cdiv(n, t["BLOCK_N"]),)](x, c, c_sq, dist, idx, n, k, D, **t)
     return dist, idx
+
+
+@triton.jit
+def _cluster_sums_kernel(x, idx, sums, counts, n, k, D,
+                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
+    # Grid (cdiv(k, BLOCK_K), cdiv(D, BLOCK_D)): program (a, b) owns sums[a-th cluster tile,
+    # b-th feature tile] and walks all n rows in BLOCK_N steps, in row order: sums += onehot^T @ x
+    # as a float64 tl.dot (products by 0/1 are exact; the summation order is fixed by the launch
+    # configuration, never by timing: no atomics). Programs with b == 0 also count rows.
+    # Bytes moved: reads n*D elements and n indices per cluster tile; writes k*D float64 + k int64.
+    ka = tl.program_id(0).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
+    dd = tl.program_id(1).to(tl.int64) * BLOCK_D + tl.arange(0, BLOCK_D)
+    d_ok = dd < D
+    acc = tl.zeros([BLOCK_K, BLOCK_D], tl.float64)
+    cnt = tl.zeros([BLOCK_K], tl.int64)
+    for r0 in range(0, n, BLOCK_N):
+        rows = r0 + tl.arange(0, BLOCK_N).to(tl.int64)
+        ok = rows < n
+        j = tl.load(idx + rows, mask=ok, other=-1)  # padding belongs to no cluster
+        hit = ka[:, None] == j[None, :]
+        xt = tl.load(x + rows[:, None] * D + dd[None, :], mask=ok[:, None] & d_ok[None, :], other=0.0)
+        acc = tl.dot(tl.where(hit, 1.0, 0.0).to(tl.float64), xt.to(tl.float64), acc, input_precision="ieee")
+        cnt += tl.sum(tl.where(hit, 1, 0).to(tl.int64), axis=1)
+    k_ok = ka < k
+    tl.store(sums + ka[:, None] * D + dd[None, :], acc, mask=k_ok[:, None] & d_ok[None, :])
+    if tl.program_id(1) == 0:
+        tl.store(counts + ka, cnt, mask=k_ok)
+
+
+def cluster_sums(x: torch.Tensor, idx: torch.Tensor, k: int):
+    """``(sums [k, D] float64, counts [k] int64)``; see :func:`rlmba.reference.clustering.cluster_sums`."""
+    n, D = x.shape
+    sums = torch.zeros(k, D, dtype=torch.float64, device=x.device)
+    counts = torch.zeros(k, dtype=torch.int64, device=x.device)
+    if n == 0:
+        return sums, counts
+    t = {"BLOCK_N": max(16, min(_INTERPRET_ROWS if x.device.type == "cpu" else _GPU_ROWS, triton.next_power_of_2(n))),
+         "BLOCK_K": max(16, min(64, triton.next_power_of_2(k))),
+         "BLOCK_D": max(16, min(64, triton.next_power_of_2(D)))}
+    grid = (triton.cdiv(k, t["BLOCK_K"]), triton.cdiv(D, t["BLOCK_D"]))
+    _cluster_sums_kernel[grid](x, idx.contiguous(), sums, counts, n, k, D, **t)
+    return sums, counts

@@ -107,7 +107,7 @@ def check_path(monkeypatch, isa, op, inputs, **kw):
 @pytest.mark.parametrize("isa", PATHS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_paths_match_reference(monkeypatch, isa, dtype, gen):
-    for n, C in [(1, 3), (31, 10), (33, 7), (1000, 10), (200, 101)]:
+    for n, C in [(1, 3), (31, 10), (33, 7), (20, 23), (1000, 10), (200, 101)]:
         for style in ("normal", "extreme", "masked"):
             z = make_logits(2, n, C, dtype=dtype, generator=gen, style=style)
             for kind in ("variance", "vacuity", "entropy"):
@@ -147,18 +147,21 @@ def test_best_path_agrees_with_baseline(monkeypatch, gen):
 # ---------------------------------------------------------------- layout and edge cases
 @pytest.mark.parametrize("isa", PATHS)
 def test_rows_do_not_depend_on_their_group(monkeypatch, isa, gen):
-    """Rows run 32 to a SIMD group and the last group is shifted back: any chunking gives the same bits."""
+    """Rows run 32 (C < 16) or 16 to a SIMD group, the last group shifted back and tiny inputs
+    padded: any chunking gives the same bits."""
     monkeypatch.setenv("RLMBA_CPU_ISA", isa)
-    z = make_logits(2, 101, 10, generator=gen)
-    p = make_probs(101, 10, generator=gen, samples=3)
-    whole = [*rlmba.efda_scores(z, backend="cpp"), rlmba.uncertainty_scores(z[0], from_logits=True, backend="cpp"),
-             rlmba.bald(p, backend="cpp")]
-    for chunk in (1, 7, 32, 33, 64):
-        parts = [*rlmba.efda_scores(z, backend="cpp", chunk_size=chunk),
-                 rlmba.uncertainty_scores(z[0], from_logits=True, backend="cpp", chunk_size=chunk),
-                 rlmba.bald(p, backend="cpp", chunk_size=chunk)]
-        for a, b in zip(parts, whole):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for C in (10, 23):
+        z = make_logits(2, 101, C, generator=gen)
+        p = make_probs(101, C, generator=gen, samples=3)
+        alpha = 1 + torch.rand(101, C, generator=gen) * 50
+        run = lambda chunk: [*rlmba.efda_scores(z, backend="cpp", chunk_size=chunk),  # noqa: E731
+                             rlmba.uncertainty_scores(z[0], from_logits=True, backend="cpp", chunk_size=chunk),
+                             rlmba.bald(p, backend="cpp", chunk_size=chunk),
+                             rlmba.dirichlet_uncertainty(alpha, backend="cpp", chunk_size=chunk)]
+        whole = run(None)
+        for chunk in (1, 7, 16, 33, 64):
+            for a, b in zip(run(chunk), whole):
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_bald_reads_chunk_views_with_a_sample_stride(gen):

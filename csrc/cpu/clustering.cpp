@@ -36,14 +36,50 @@ int max_threads() {
 #endif
 }
 
+// |row - c|^2 with 16 partial sums and a halving tree (an omp-simd reduction would end every row
+// with 16 dependent scalar adds, which costs more than reading a short row).
 template <class S, class C> inline C sqdist(const S* row, const C* c, int64_t d) {
-  C acc = 0;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t j = 0; j < d; ++j) {
+  constexpr int kLanes = 16;
+  C part[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= d; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const C t = C(rlmba::select::load(row[j + l])) - c[j + l];
+      part[l] += t * t;
+    }
+  for (int l = 0; j < d; ++j, ++l) {
     const C t = C(rlmba::select::load(row[j])) - c[j];
-    acc += t * t;
+    part[l] += t * t;
   }
-  return acc;
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) part[l] += part[l + w];
+  return part[0];
+}
+
+// First j minimising cent_sq[j] - 2 g[j]: 16 lanes keep their own (value, first index) with a
+// strict <, then the lanes are merged (equal values -> lower index). Vectorises; the index
+// search after a plain min reduction would be a scalar scan of the row.
+template <class C> inline int64_t first_argmin(const C* g, const C* cent_sq, int64_t k) {
+  constexpr int kLanes = 16;
+  C best[kLanes];
+  int32_t at[kLanes];
+  for (int l = 0; l < kLanes; ++l) best[l] = std::numeric_limits<C>::infinity(), at[l] = l;
+  int64_t j = 0;
+  for (; j + kLanes <= k; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const C v = cent_sq[j + l] - C(2) * g[j + l];
+      const bool lt = v < best[l];
+      best[l] = lt ? v : best[l];
+      at[l] = lt ? static_cast<int32_t>(j + l) : at[l];
+    }
+  for (int l = 0; j < k; ++j, ++l) {  // tail: later indices, so strict < keeps ties earlier
+    const C v = cent_sq[j] - C(2) * g[j];
+    if (v < best[l]) best[l] = v, at[l] = static_cast<int32_t>(j);
+  }
+  int l0 = 0;
+  for (int l = 1; l < kLanes; ++l)
+    if (best[l] < best[l0] || (best[l] == best[l0] && at[l] < at[l0])) l0 = l;
+  return at[l0] < k ? at[l0] : 0;  // k < 16 with every lane empty cannot happen (k >= 1)
 }
 
 }  // namespace
@@ -57,12 +93,7 @@ template <class C>
 RLMBA_CLONES void nearest_range(const C* g, const C* xt, const C* cent, const C* cent_sq, int64_t k, int64_t d,
                                 int64_t lo, int64_t hi, C* dist, int64_t* idx) {
   for (int64_t i = lo; i < hi; ++i) {
-    const C* gi = g + i * k;
-    C m = std::numeric_limits<C>::infinity();
-#pragma omp simd reduction(min : m)
-    for (int64_t j = 0; j < k; ++j) m = std::min(m, cent_sq[j] - C(2) * gi[j]);
-    int64_t j = 0;
-    while (j + 1 < k && cent_sq[j] - C(2) * gi[j] != m) ++j;  // first j reaching the minimum
+    const int64_t j = first_argmin(g + i * k, cent_sq, k);
     idx[i] = j;
     dist[i] = std::sqrt(sqdist(xt + i * d, cent + j * d, d));
   }
@@ -92,18 +123,31 @@ constexpr int64_t kBlock = 2048;
 template <class S, class C>
 RLMBA_CLONES double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi, const C* c, const C* cc2,
                                   C margin, int64_t s, C* w, int64_t* a) {
-  double q = 0;
-  for (int64_t i = lo; i < hi; ++i) {
-    C wi = w[i];
-    if (s == 0) {
-      wi = sqdist(x + i * d, c, d);
-      w[i] = wi, a[i] = 0;
-    } else if (!rlmba::select::elkan_skip(cc2[a[i]], wi, margin)) {
-      const C v = sqdist(x + i * d, c, d);
-      if (v < wi) w[i] = wi = v, a[i] = s;  // ties keep the earlier pick: lowest centroid index
+  if (s == 0) {
+    for (int64_t i = lo; i < hi; ++i) w[i] = sqdist(x + i * d, c, d), a[i] = 0;
+  } else {
+    // rows Elkan's test cannot skip, compacted without branches; then their distances, the
+    // rows (scattered once most are skipped) prefetched a few ahead
+    int64_t todo[kBlock];
+    int64_t count = 0;
+    for (int64_t i = lo; i < hi; ++i) {
+      todo[count] = i;
+      count += !rlmba::select::elkan_skip(cc2[a[i]], w[i], margin);
     }
-    q += static_cast<double>(wi);  // sequential within the block
+    constexpr int64_t kAhead = 4;
+    const int64_t row_bytes = d * static_cast<int64_t>(sizeof(S));
+    for (int64_t t = 0; t < count; ++t) {
+      if (t + kAhead < count) {
+        const char* ahead = reinterpret_cast<const char*>(x + todo[t + kAhead] * d);
+        for (int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(ahead + off);
+      }
+      const int64_t i = todo[t];
+      const C v = sqdist(x + i * d, c, d);
+      if (v < w[i]) w[i] = v, a[i] = s;  // ties keep the earlier pick: lowest centroid index
+    }
   }
+  double q = 0;
+  for (int64_t i = lo; i < hi; ++i) q += static_cast<double>(w[i]);  // sequential: the spec's order
   return q;
 }
 

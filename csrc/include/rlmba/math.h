@@ -77,13 +77,6 @@ RLMBA_HD RLMBA_INLINE float abs(float x) { return from_bits(bits(x) & 0x7fffffff
 RLMBA_HD RLMBA_INLINE double abs(double x) { return x < 0.0 ? -x : x; }
 
 // ---------------------------------------------------------------- float32 exp
-// e^x = 2^n e^r with n = round(x / ln2), r = x - n ln2 (Cody-Waite: ln2 split in a part with
-// trailing zero bits, so n * kLn2Hi is exact for |n| <= 2^8, and the rest). Rounding to the
-// nearest integer is the add-and-subtract 1.5 * 2^23 trick, whose low mantissa bits are n.
-// 2^n is applied in two halves so that results down to the smallest subnormal (n = -150) and
-// up to overflow (n = 128) come out of ordinary multiplies: no special cases except clamping
-// x into [-104, 89], where the multiplies round to 0 and overflow to inf by themselves; NaN
-// passes both clamps (comparisons with NaN are false) and propagates.
 // e^r for r in [-ln2/2, ln2/2]: 1 + r + r^2 Q(r) in Horner form.
 RLMBA_HD RLMBA_INLINE float exp_reduced(float r) {
   float q = 1.38146128e-3f;
@@ -94,6 +87,13 @@ RLMBA_HD RLMBA_INLINE float exp_reduced(float r) {
   return 1.0f + r * (1.0f + r * q);
 }
 
+// e^x = 2^n e^r with n = round(x / ln2), r = x - n ln2 (Cody-Waite: ln2 split in a part with
+// trailing zero bits, so n * kLn2Hi is exact for |n| <= 2^8, and the rest). Rounding to the
+// nearest integer is the add-and-subtract 1.5 * 2^23 trick, whose low mantissa bits are n.
+// 2^n is applied in two halves so that results down to the smallest subnormal (n = -150) and
+// up to overflow (n = 128) come out of ordinary multiplies: no special cases except clamping
+// x into [-104, 89], where the multiplies round to 0 and overflow to inf by themselves; NaN
+// passes both clamps (comparisons with NaN are false) and propagates.
 RLMBA_HD RLMBA_INLINE float exp(float x) {
   const float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
   const float kShifter = 12582912.0f;  // 1.5 * 2^23
@@ -109,10 +109,10 @@ RLMBA_HD RLMBA_INLINE float exp(float x) {
   return p * s1 * s2;
 }
 
-// e^x for x <= 0 (or NaN) with results below FLT_MIN flushed to zero: one scale 2^n, n in
-// [-127, 0], where 2^-127 has the bit pattern 0, so clamping x at -88 is the only special case.
-// For softplus and softmax, whose exp argument is never positive and where a subnormal term is
-// lost against the other terms anyway. About 8 operations cheaper than exp.
+// e^x for x <= 0 (or NaN) with one scale 2^n, n in [-127, 0]: 2^-127 has the bit pattern 0,
+// so results for x < -87.7 flush to zero and clamping x at -88 is the only special case. For
+// softplus and softmax, whose exp argument is never positive and where such a tiny term is lost
+// against the others anyway. About 8 operations cheaper than exp.
 RLMBA_HD RLMBA_INLINE float exp_nonpositive(float x) {
   const float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
   const float kShifter = 12582912.0f;  // 1.5 * 2^23
@@ -181,9 +181,9 @@ RLMBA_HD RLMBA_INLINE float log1p(float x) {
 }
 
 // softplus(x) = max(x, 0) + log1p(t), t = e^-|x| in [0, 1]: no overflow, exact for |x| large,
-// 0 at -inf, inf at +inf, NaN at NaN; results below FLT_MIN (x < -87.3) flush to zero.
-// log1p on [0, 1] needs no exponent split: for
-// t > sqrt(2) - 1, 1 + t = 2 (1 + (t - 1) / 2) and (t - 1) / 2 is exact.
+// 0 at -inf, inf at +inf, NaN at NaN; results for x < -87.7 flush to zero (exp_nonpositive).
+// log1p on [0, 1] needs no exponent split: for t > sqrt(2) - 1, 1 + t = 2 (1 + (t - 1) / 2) and
+// (t - 1) / 2 is exact.
 RLMBA_HD RLMBA_INLINE float softplus(float x) {
   const float kLn2 = 0.693147180559945309f;
   const float t = exp_nonpositive(from_bits(bits(x) | 0x80000000u));  // e^-|x|

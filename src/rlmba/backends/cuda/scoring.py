@@ -35,14 +35,20 @@ def _stream(t: torch.Tensor) -> int:
     return torch.cuda.current_stream(t.device).cuda_stream
 
 
+def _on(t: torch.Tensor):
+    """Launch on the tensor's device (the kernels run on the current CUDA device)."""
+    return torch.cuda.device(t.device)
+
+
 @implements("fuse_evidence", "cuda", supports=_supports)
 def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Tensor:
     zs = [_prepare(z, f"zs[{m}]") for m, z in enumerate(zs)]
     n, C = zs[0].shape
     out = torch.empty(n, C, dtype=zs[0].dtype, device=zs[0].device)
     if n:
-        _C.cuda_fuse_evidence([z.data_ptr() for z in zs], n, C, list(weights or ()), list(temperatures), rule,
-                              out.data_ptr(), out.dtype == torch.float64, _stream(out))
+        with _on(out):
+            _C.cuda_fuse_evidence([z.data_ptr() for z in zs], n, C, list(weights or ()), list(temperatures), rule,
+                                  out.data_ptr(), out.dtype == torch.float64, _stream(out))
     return out
 
 
@@ -52,8 +58,9 @@ def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.
     n, C = alpha.shape
     out = torch.empty(n, dtype=alpha.dtype, device=alpha.device)
     if n:
-        _C.cuda_dirichlet_uncertainty(alpha.data_ptr(), n, C, kind, out.data_ptr(), out.dtype == torch.float64,
-                                      _stream(out))
+        with _on(out):
+            _C.cuda_dirichlet_uncertainty(alpha.data_ptr(), n, C, kind, out.data_ptr(), out.dtype == torch.float64,
+                                          _stream(out))
     return out
 
 
@@ -64,8 +71,9 @@ def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     u_fused = torch.empty(n, dtype=zs[0].dtype, device=zs[0].device)
     u_modal = torch.empty(len(zs), n, dtype=zs[0].dtype, device=zs[0].device)
     if n:
-        _C.cuda_efda_scores([z.data_ptr() for z in zs], n, C, list(weights), list(temperatures), kind,
-                            u_fused.data_ptr(), u_modal.data_ptr(), u_fused.dtype == torch.float64, _stream(u_fused))
+        with _on(u_fused):
+            _C.cuda_efda_scores([z.data_ptr() for z in zs], n, C, list(weights), list(temperatures), kind,
+                                u_fused.data_ptr(), u_modal.data_ptr(), u_fused.dtype == torch.float64, _stream(u_fused))
     return u_fused, u_modal
 
 
@@ -75,8 +83,9 @@ def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tens
     n, C = x.shape
     out = torch.empty(3, n, dtype=x.dtype, device=x.device)
     if n:
-        _C.cuda_uncertainty_scores(x.data_ptr(), n, C, bool(from_logits), out.data_ptr(), out.dtype == torch.float64,
-                                   _stream(out))
+        with _on(out):
+            _C.cuda_uncertainty_scores(x.data_ptr(), n, C, bool(from_logits), out.data_ptr(), out.dtype == torch.float64,
+                                       _stream(out))
     return out
 
 
@@ -87,6 +96,7 @@ def bald(probs: torch.Tensor) -> torch.Tensor:
     S, n, C = probs.shape
     out = torch.empty(n, dtype=probs.dtype, device=probs.device)
     if n:
-        _C.cuda_bald(probs.data_ptr(), S, n, C, probs.stride(0), out.data_ptr(), out.dtype == torch.float64,
-                     _stream(out))
+        with _on(out):
+            _C.cuda_bald(probs.data_ptr(), S, n, C, probs.stride(0), out.data_ptr(), out.dtype == torch.float64,
+                         _stream(out))
     return out

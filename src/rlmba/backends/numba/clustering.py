@@ -1,5 +1,5 @@
-"""The numba backend of the clustering ops (:mod:`rlmba.ops.clustering`): nearest centroid and
-cluster sums (k-means++ seeding is not in this backend yet).
+"""The numba backend of the clustering ops (:mod:`rlmba.ops.clustering`): nearest centroid,
+k-means++ seeding and cluster sums.
 
 Nearest centroid is GEMM-shaped: torch's BLAS computes g = x @ C^T for a bounded tile of rows
 (``TILE_ELEMENTS`` products, the reference's tiling, so g and hence every arg-min equal the
@@ -14,7 +14,7 @@ import torch
 from numba import njit, prange
 
 from ..._dispatch import implements
-from ...reference.clustering import TILE_ELEMENTS
+from ...reference.clustering import BLOCK, TILE_ELEMENTS
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -97,3 +97,87 @@ def cluster_sums(x, idx, k):
     xc = x.to(_cdt(x.dtype)).contiguous()  # half: a float32 copy of this row chunk only
     _cluster_sums_kernel(xc.numpy(), idx.contiguous().numpy(), sums.numpy(), counts.numpy())
     return sums, counts
+
+
+# ---------------------------------------------------------------- k-means++ seeding
+@njit(cache=True)
+def _seed_block(x, c, s, w, a, blk):
+    """Rows of D^2 block blk: fold seed s (row c) into w (squared distance, direct form, so a
+    copy of a seed is at exactly 0; ties keep the earlier seed) and return the block's
+    sequential float64 sum of w (the Q_last of d2_pick)."""
+    n, D = x.shape
+    q = 0.0
+    for i in range(blk * BLOCK, min(blk * BLOCK + BLOCK, n)):
+        t = x[i, 0] - x[i, 0]  # zero in the compute dtype (D >= 1, x finite)
+        for d in range(D):
+            e = x[i, d] - x[c, d]
+            t += e * e
+        if t < w[i]:
+            w[i] = t
+            a[i] = s
+        q += np.float64(w[i])
+    return q
+
+
+@njit(cache=True, parallel=True)
+def _seed_pass(x, c, s, w, a, qlast):
+    """One seed: every BLOCK-row block is one prange iteration (fixed blocks: thread-count free).
+    Moves: reads x [N, D] once, reads/writes w and a [N]."""
+    for blk in prange(qlast.shape[0]):
+        qlast[blk] = _seed_block(x, c, s, w, a, blk)
+
+
+@njit(cache=True)
+def _d2_pick(w, u, picked, qlast):
+    """rlmba.reference.clustering.d2_pick with the block sums given: block ends O_b summed
+    serially, the first block whose end exceeds u * total rescanned as O_{b-1} + Q_i."""
+    n = w.shape[0]
+    ends = np.empty(qlast.shape[0])
+    o = 0.0
+    for blk in range(qlast.shape[0]):
+        o += qlast[blk]
+        ends[blk] = o
+    total = ends[-1]
+    if not total > 0:  # only copies of seeds are left: the lowest unpicked row
+        for i in range(n):
+            if not picked[i]:
+                return i
+    target = u * total
+    for blk in range(qlast.shape[0]):
+        if ends[blk] > target:
+            prev = ends[blk - 1] if blk > 0 else 0.0
+            q = 0.0
+            for i in range(blk * BLOCK, min(blk * BLOCK + BLOCK, n)):
+                q += np.float64(w[i])
+                if prev + q > target:
+                    return i
+    for i in range(n - 1, -1, -1):  # rounding: u * total >= every prefix sum
+        if w[i] > 0:
+            return i
+    return 0
+
+
+@njit(cache=True)
+def _kmeanspp_kernel(x, k, u, seeds, w, a):
+    n = x.shape[0]
+    qlast = np.empty((n + BLOCK - 1) // BLOCK)
+    picked = np.zeros(n, dtype=np.bool_)
+    pick = min(n - 1, int(u[0] * n))
+    for s in range(k):
+        seeds[s] = pick
+        picked[pick] = True
+        _seed_pass(x, pick, s, w, a, qlast)
+        if s + 1 < k:
+            pick = _d2_pick(w, u[s + 1], picked, qlast)
+
+
+@implements("kmeanspp", "numba", supports=_supports)
+def kmeanspp(x, k, u):
+    n = x.shape[0]
+    xc = x.to(_cdt(x.dtype)).contiguous()  # half: a float32 copy (seeding reads x k times)
+    seeds = torch.empty(k, dtype=torch.int64)
+    w = torch.full((n,), float("inf"), dtype=xc.dtype)
+    a = torch.zeros(n, dtype=torch.int64)
+    _kmeanspp_kernel(xc.numpy(), int(k), u.to(torch.float64).contiguous().numpy(), seeds.numpy(), w.numpy(),
+                     a.numpy())
+    return seeds, a, w.sqrt_()

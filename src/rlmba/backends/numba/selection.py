@@ -84,15 +84,22 @@ def _kc_supports(dtype=None, **_facts) -> list[str]:
     return []
 
 
-@njit(cache=True)
+# reassoc + contract on this function only (finite inputs; no global fastmath, which would let
+# LLVM assume no inf/NaN): the compiler fixes the dot product's order at compile time, so it is
+# vectorised and still the same for every thread count.
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _row_dist(x, i, norm_i, c, c_sq, sq_i, cosine, rtol):
     """Distance of pool row i (embedded: x_i, or x_i / |x_i|) to the embedded center c, in the
     reference's GEMV form |x|^2 + |c|^2 - 2 x.c (cosine: 1 - x.c), recomputed directly below
     rtol * scale (cancellation), clamped at 0."""
     D = x.shape[1]
     dot = c_sq - c_sq
-    for d in range(D):
-        dot += (x[i, d] / norm_i) * c[d]
+    if cosine:  # the reference's embedded row x / |x|, the same division
+        for d in range(D):
+            dot += (x[i, d] / norm_i) * c[d]
+    else:  # no division in the euclidean loop
+        for d in range(D):
+            dot += x[i, d] * c[d]
     if cosine:
         v, scale = 1 - dot, c_sq - c_sq + 1
     else:

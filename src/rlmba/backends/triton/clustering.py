@@ -1,7 +1,7 @@
-"""Triton implementation of nearest_centroid (kernel in :mod:`rlmba.kernels.clustering`).
+"""Triton implementations of nearest_centroid and cluster_sums (kernels in :mod:`rlmba.kernels.clustering`).
 
 Verified under TRITON_INTERPRET=1 on CPU; not run on a GPU when written.
-kmeanspp and cluster_sums have no Triton implementation (dispatch picks another backend).
+kmeanspp has no Triton implementation (dispatch picks another backend).
 """
 from __future__ import annotations
 
@@ -21,3 +21,4 @@ def _supports(dtype=None, **_facts) -> list[str]:
 
 
 implements("nearest_centroid", "triton", supports=_supports)(kernels.nearest_centroid)
+implements("cluster_sums", "triton", supports=_supports)(kernels.cluster_sums)

@@ -1,7 +1,6 @@
-"""Triton implementation of k_center_greedy (kernel in :mod:`rlmba.kernels.selection`).
+"""Triton implementations of k_center_greedy and topb_select (kernels in :mod:`rlmba.kernels.selection`).
 
 Verified under TRITON_INTERPRET=1 on CPU; not run on a GPU when written.
-topb_select has no Triton implementation (dispatch picks another backend).
 """
 from __future__ import annotations
 
@@ -25,3 +24,13 @@ def _supports(dtype=None, metric=None, **_facts) -> list[str]:
 
 
 implements("k_center_greedy", "triton", supports=_supports)(kernels.k_center_greedy)
+
+
+def _topb_supports(dtype=None, **_facts) -> list[str]:
+    """float32 and float64 scores (the op's contract)."""
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
+        return [f"triton top-b takes float32 or float64, got {dtype}"]
+    return []
+
+
+implements("topb_select", "triton", supports=_topb_supports)(kernels.topb_select)
