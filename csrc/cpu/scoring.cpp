@@ -32,6 +32,16 @@
 
 namespace py = pybind11;
 
+// Lane loops are independent across iterations: `omp simd` (any OpenMP or -fopenmp-simd build)
+// lets the vectoriser skip its dependence and cost checks; without OpenMP, GCC's ivdep.
+#ifdef _OPENMP
+#define RLMBA_SIMD _Pragma("omp simd")
+#define RLMBA_SIMD_SUM(var) _Pragma("omp simd reduction(+ : " #var ")")
+#else
+#define RLMBA_SIMD _Pragma("GCC ivdep")
+#define RLMBA_SIMD_SUM(var)
+#endif
+
 namespace rlmba {
 namespace cpu {
 using namespace rlmba::math;
@@ -157,12 +167,12 @@ template <class T, int R, class F>
 RLMBA_INLINE void gather_lanes(const T* __restrict x, int64_t C, T* __restrict dst, const F& f) {
   if (C < kWideC) {
     for (int64_t c = 0; c < C; ++c) {
-#pragma omp simd
+RLMBA_SIMD
       for (int r = 0; r < R; ++r) dst[c * R + r] = f(x[r * C + c]);
     }
   } else {
     for (int r = 0; r < R; ++r) {
-#pragma omp simd
+RLMBA_SIMD
       for (int64_t c = 0; c < C; ++c) dst[c * R + r] = f(x[r * C + c]);
     }
   }
@@ -186,17 +196,17 @@ template <class T, int R, int kKind>
 RLMBA_INLINE void lane_uncertainty(const T* __restrict X, int64_t C, T one, T* __restrict u) {
   alignas(64) T S[R] = {}, acc[R] = {};
   for (int64_t c = 0; c < C; ++c) {
-#pragma omp simd
+RLMBA_SIMD
     for (int r = 0; r < R; ++r) S[r] += X[c * R + r];
   }
-#pragma omp simd
+RLMBA_SIMD
   for (int r = 0; r < R; ++r) S[r] += static_cast<T>(C) * one;
   if (kKind != kVacuity)
     for (int64_t c = 0; c < C; ++c) {
-#pragma omp simd
+RLMBA_SIMD
       for (int r = 0; r < R; ++r) acc[r] += dirichlet_term<T, kKind>(one + X[c * R + r], S[r]);
     }
-#pragma omp simd
+RLMBA_SIMD
   for (int r = 0; r < R; ++r) u[r] = dirichlet_finish<T, kKind>(acc[r], S[r], C);
 }
 
@@ -230,7 +240,7 @@ RLMBA_INLINE void efda_group(const EfdaJob<T>& j, const Lanes& g, T* scratch) {
   for (int64_t m = 0; m < j.M; ++m) {
     const T it = j.inv_t[m], wm = j.w[m];
     gather_lanes<T, R>(j.zs[m] + g.start * C, C, E, [it](T z) { return z * it; });
-#pragma omp simd
+RLMBA_SIMD
     for (int64_t i = 0; i < tile; ++i) {
       E[i] = softplus(E[i]);
       Ef[i] += wm * E[i];
@@ -330,10 +340,10 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
   for (int64_t c = 0; c < j.C; ++c) {
     const T* __restrict x = X + c * R;
     if (j.from_logits) {
-#pragma omp simd
+RLMBA_SIMD
       for (int r = 0; r < R; ++r) top2_step(x[r], m1[r], m2[r]);
     } else {
-#pragma omp simd
+RLMBA_SIMD
       for (int r = 0; r < R; ++r) {
         top2_step(x[r], m1[r], m2[r]);
         h[r] += xlogx(x[r]);
@@ -344,7 +354,7 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
   if (j.from_logits) {
     for (int64_t c = 0; c < j.C; ++c) {
       const T* __restrict x = X + c * R;
-#pragma omp simd
+RLMBA_SIMD
       for (int r = 0; r < R; ++r) {
         const T d = x[r] - m1[r], ed = exp_nonpositive(d);
         k[r] += select(d == T(0), T(1), T(0));
@@ -352,13 +362,13 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
         h[r] += select(ed > T(0), ed * d, T(0));
       }
     }
-#pragma omp simd
+RLMBA_SIMD
     for (int r = 0; r < R; ++r) {
       const Scores3<T> sc = logit_scores_finish(k[r], rest[r], h[r], m1[r], m2[r]);
       o[0][r] = sc.entropy, o[1][r] = sc.margin, o[2][r] = sc.least_confidence;
     }
   } else {
-#pragma omp simd
+RLMBA_SIMD
     for (int r = 0; r < R; ++r) {
       o[0][r] = -h[r];
       o[1][r] = (m1[r] - m2[r]) + nan[r];
@@ -411,19 +421,19 @@ RLMBA_INLINE void bald_groups(const BaldJob<T>& j, int64_t g0, int64_t g1, T* sc
     for (int64_t i = 0; i < tile; ++i) mean[i] = 0;
     for (int64_t s = 0; s < j.S; ++s) {
       gather_lanes<T, R>(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
-#pragma omp simd
+RLMBA_SIMD
       for (int64_t i = 0; i < tile; ++i) mean[i] += P[i];
     }
-#pragma omp simd
+RLMBA_SIMD
     for (int64_t i = 0; i < tile; ++i) mean[i] = mean[i] / static_cast<T>(j.S);
     for (int64_t s = 0; s < j.S; ++s) {
       gather_lanes<T, R>(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
       for (int64_t c = 0; c < C; ++c) {
-#pragma omp simd
+RLMBA_SIMD
         for (int r = 0; r < R; ++r) acc[r] += kl_term(P[c * R + r], mean[c * R + r]);
       }
     }
-#pragma omp simd
+RLMBA_SIMD
     for (int r = 0; r < R; ++r) acc[r] = acc[r] / static_cast<T>(j.S);
     store_lanes<T, R>(acc, lanes, j.out);
   }
@@ -476,19 +486,19 @@ RLMBA_INLINE void fuse_tiles(const FuseJob<T>& j, int64_t t0, int64_t t1, T*) {
       const T* __restrict z = j.zs[m] + i0;
       const T it = j.inv_t[m], wm = j.w ? j.w[m] : T(0);
       if (j.w) {
-#pragma omp simd
+RLMBA_SIMD
         for (int64_t i = 0; i < len; ++i) out[i] += wm * softplus(z[i] * it);
       } else {
-#pragma omp simd
+RLMBA_SIMD
         for (int64_t i = 0; i < len; ++i) out[i] = ds_step(out[i], softplus(z[i] * it), inv_c);
       }
     }
     T bad = 0;
     if (j.w) {
-#pragma omp simd
+RLMBA_SIMD
       for (int64_t i = 0; i < len; ++i) out[i] = T(1) + out[i];
     } else {
-#pragma omp simd reduction(+ : bad)
+RLMBA_SIMD_SUM(bad)
       for (int64_t i = 0; i < len; ++i) {
         bad += out[i] * T(0);  // NaN iff some evidence of the tile was inf or NaN
         out[i] = T(1) + out[i];
@@ -531,19 +541,19 @@ RLMBA_INLINE void probe_range(const ProbeJob<T>& j, int64_t i0, int64_t i1, T*) 
   T* __restrict y = j.y;
   switch (j.fn) {
     case 0:
-#pragma omp simd
+RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = exp(x[i]);
       break;
     case 1:
-#pragma omp simd
+RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = log(x[i]);
       break;
     case 2:
-#pragma omp simd
+RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = log1p(x[i]);
       break;
     default:
-#pragma omp simd
+RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = softplus(x[i]);
   }
 }

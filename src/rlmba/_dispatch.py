@@ -13,6 +13,7 @@ never just "no": :func:`explain` and ``rlmba info`` print those reasons.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -58,11 +59,12 @@ def implements(op: str, backend: str, supports: Callable[..., list[str]] | None 
 
 
 # ---------------------------------------------------------------- backend availability
-def _module_reasons(backend: str) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def _module_reasons(backend: str) -> tuple[str, ...]:
     """Import the backend's package and every module in it (each registers its implementations).
 
     The package's ``__init__`` imports what the backend needs (the compiled module, numba,
-    triton); a failure there is the reason the backend cannot run.
+    triton); a failure there is the reason the backend cannot run. Done once per process.
     """
     package = f"rlmba.backends.{backend}"
     try:
@@ -70,8 +72,8 @@ def _module_reasons(backend: str) -> list[str]:
         for info in pkgutil.iter_modules(pkg.__path__):
             importlib.import_module(f"{package}.{info.name}")
     except Exception as exc:  # an optional dependency or the compiled module is missing
-        return [f"cannot import {package}: {type(exc).__name__}: {exc}"]
-    return []
+        return (f"cannot import {package}: {type(exc).__name__}: {exc}",)
+    return ()
 
 
 def _device_reasons(backend: str, device: str) -> list[str]:
@@ -90,7 +92,7 @@ def _device_reasons(backend: str, device: str) -> list[str]:
 
 def backend_reasons(backend: str, device: str) -> list[str]:
     """Why ``backend`` cannot run anything on ``device`` (empty list: it can)."""
-    return _device_reasons(backend, device) or _module_reasons(backend)
+    return _device_reasons(backend, device) or list(_module_reasons(backend))
 
 
 def _impl_reasons(op: str, backend: str, device: str, facts: dict) -> tuple[Impl | None, list[str]]:

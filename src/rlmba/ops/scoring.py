@@ -19,7 +19,7 @@ from .. import _checks as chk
 from .._dispatch import dispatch
 from ..reference.scoring import KINDS, RULES, compute_dtype
 
-DEFAULT_CHUNK = 1 << 18
+DEFAULT_CHUNK = 1 << 20
 
 
 def _chunks(n: int, chunk_size: int | None):
@@ -78,8 +78,11 @@ def dirichlet_uncertainty(alpha, kind: str = "variance", *, chunk_size: int | No
     chk.check_choice(kind, KINDS, "kind")
     fn = dispatch("dirichlet_uncertainty", a.device.type, backend, dtype=a.dtype, kind=kind, C=a.shape[1])
     a = chk.row_contiguous(a)
+    chunks = _chunks(a.shape[0], chunk_size)
+    if len(chunks) == 1:
+        return _numpy_out(fn(a, kind), isinstance(alpha, np.ndarray))
     out = torch.empty(a.shape[0], dtype=compute_dtype(a.dtype), device=a.device)
-    for i, j in _chunks(a.shape[0], chunk_size):
+    for i, j in chunks:
         out[i:j] = fn(a[i:j], kind)
     return _numpy_out(out, isinstance(alpha, np.ndarray))
 
@@ -103,9 +106,12 @@ def efda_scores(logits, weights=None, temperatures=None, kind: str = "variance",
     chk.check_choice(kind, KINDS, "kind")
     fn = dispatch("efda_scores", zs[0].device.type, backend, dtype=zs[0].dtype, kind=kind, C=zs[0].shape[1])
     n, dtype = zs[0].shape[0], compute_dtype(zs[0].dtype)
+    chunks = _chunks(n, chunk_size)
+    if len(chunks) == 1:
+        return _numpy_out(fn(zs, w, t, kind), was_numpy)
     u_fused = torch.empty(n, dtype=dtype, device=zs[0].device)
     u_modal = torch.empty(len(zs), n, dtype=dtype, device=zs[0].device)
-    for i, j in _chunks(n, chunk_size):
+    for i, j in chunks:
         u_fused[i:j], u_modal[:, i:j] = fn([z[i:j] for z in zs], w, t, kind)
     return _numpy_out((u_fused, u_modal), was_numpy)
 
@@ -119,8 +125,11 @@ def _class_scores(x, from_logits: bool, chunk_size, backend, name="probs"):
         raise ValueError(f"{name}: margin scores need at least 2 classes, got C = {t.shape[1]}")
     fn = dispatch("uncertainty_scores", t.device.type, backend, dtype=t.dtype, C=t.shape[1])
     t = chk.row_contiguous(t)
+    chunks = _chunks(t.shape[0], chunk_size)
+    if len(chunks) == 1:
+        return fn(t, from_logits), isinstance(x, np.ndarray)
     out = torch.empty(3, t.shape[0], dtype=compute_dtype(t.dtype), device=t.device)
-    for i, j in _chunks(t.shape[0], chunk_size):
+    for i, j in chunks:
         out[:, i:j] = fn(t[i:j], from_logits)
     return out, isinstance(x, np.ndarray)
 
@@ -168,7 +177,10 @@ def bald(probs, *, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
     chk.check_nonempty(t.shape[1], "probs")
     fn = dispatch("bald", t.device.type, backend, dtype=t.dtype, C=t.shape[2])
     t = t if t.stride(-1) == 1 and t.stride(-2) == t.shape[-1] else t.contiguous()
+    chunks = _chunks(t.shape[1], chunk_size)
+    if len(chunks) == 1:
+        return _numpy_out(fn(t), isinstance(probs, np.ndarray))
     out = torch.empty(t.shape[1], dtype=compute_dtype(t.dtype), device=t.device)
-    for i, j in _chunks(t.shape[1], chunk_size):
+    for i, j in chunks:
         out[i:j] = fn(t[:, i:j])
     return _numpy_out(out, isinstance(probs, np.ndarray))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .selection import row_sq_norms
+
 BLOCK = 2048  # D^2 sampling: rows per block of the fixed-order float64 prefix sums
 REFINE_RTOL = 1e-3  # same rule as rlmba.reference.selection: direct distance below this scale
 TILE_ELEMENTS = 1 << 24  # bound on every [rows, k] matrix this module builds (64 MiB in float32)
@@ -72,7 +74,7 @@ def kmeanspp(x: torch.Tensor, k: int, u: torch.Tensor):
     """
     x = x.to(compute_dtype(x.dtype))
     n = x.shape[0]
-    sq = (x * x).sum(1)
+    sq = row_sq_norms(x)
     w = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
     a = torch.zeros(n, dtype=torch.int64, device=x.device)
     picked = torch.zeros(n, dtype=torch.bool, device=x.device)

@@ -45,6 +45,11 @@ def _embed(pool: torch.Tensor, metric: str) -> torch.Tensor:
     return x / torch.linalg.vector_norm(x, dim=1, keepdim=True) if metric == "cosine" else x
 
 
+def row_sq_norms(x: torch.Tensor) -> torch.Tensor:
+    """|x_i|^2 by row blocks (an [N, D] temporary would double the memory of the pool)."""
+    return torch.cat([(t * t).sum(1) for t in x.split(1 << 16)]) if x.shape[0] else x.new_zeros(0)
+
+
 def pool_mean(x: torch.Tensor) -> torch.Tensor:
     """Mean row, accumulated in float64 over blocks of 4096 rows, rounded to x's dtype."""
     total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
@@ -102,7 +107,7 @@ def k_center_greedy(pool: torch.Tensor, b: int, labeled: torch.Tensor, exclude: 
     labeled set is folded in by row tiles of at most ``TILE_ELEMENTS`` distances.
     """
     x = _embed(pool, metric)
-    sq = (x * x).sum(1)
+    sq = row_sq_norms(x)
     mind = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
     if labeled.shape[0]:
         mind = _dist_to_set(x, sq, _embed(labeled, metric), metric)
@@ -111,7 +116,7 @@ def k_center_greedy(pool: torch.Tensor, b: int, labeled: torch.Tensor, exclude: 
         pick = int(torch.argmax(mind))  # first maximum: lowest index
     else:
         mean = pool_mean(x)
-        pick = int(torch.argmax(((x - mean) ** 2).sum(1)))
+        pick = int(torch.argmax(torch.cat([((t - mean) ** 2).sum(1) for t in x.split(1 << 16)])))
     picks = []
     for step in range(b):
         picks.append(pick)
@@ -155,4 +160,4 @@ def covering_radius(pool: torch.Tensor, centers_idx: torch.Tensor, labeled: torc
     centers = x[centers_idx]
     if labeled is not None and labeled.shape[0]:
         centers = torch.cat([centers, _embed(labeled, metric)])
-    return float(_dist_to_set(x, (x * x).sum(1), centers, metric).max())
+    return float(_dist_to_set(x, row_sq_norms(x), centers, metric).max())

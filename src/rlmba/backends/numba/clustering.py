@@ -100,18 +100,28 @@ def cluster_sums(x, idx, k):
 
 
 # ---------------------------------------------------------------- k-means++ seeding
+# reassoc + contract on this function only (x is finite): the compiler fixes the order of the
+# D-term sum at compile time and vectorises it; identical for every thread count, and exact for
+# integer-valued data. The D^2 block sums stay strictly sequential (in _seed_block).
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _sq_dist(x, i, c):
+    """|x_i - x_c|^2 in the compute dtype, direct form: exactly 0 for a copy of row c."""
+    t = x[i, 0] - x[i, 0]  # zero in the compute dtype (D >= 1, x finite)
+    for d in range(x.shape[1]):
+        e = x[i, d] - x[c, d]
+        t += e * e
+    return t
+
+
 @njit(cache=True)
 def _seed_block(x, c, s, w, a, blk):
     """Rows of D^2 block blk: fold seed s (row c) into w (squared distance, direct form, so a
     copy of a seed is at exactly 0; ties keep the earlier seed) and return the block's
     sequential float64 sum of w (the Q_last of d2_pick)."""
-    n, D = x.shape
+    n = x.shape[0]
     q = 0.0
     for i in range(blk * BLOCK, min(blk * BLOCK + BLOCK, n)):
-        t = x[i, 0] - x[i, 0]  # zero in the compute dtype (D >= 1, x finite)
-        for d in range(D):
-            e = x[i, d] - x[c, d]
-            t += e * e
+        t = _sq_dist(x, i, c)
         if t < w[i]:
             w[i] = t
             a[i] = s

@@ -1,4 +1,4 @@
-"""The numba backend of the selection ops (:mod:`rlmba.ops.selection`): top-b.
+"""The numba backend of the selection ops (:mod:`rlmba.ops.selection`): top-b and k-center greedy.
 
 Inputs follow the contract in :mod:`rlmba.ops.selection`: a validated, contiguous float32 or
 float64 CPU tensor per chunk, viewed through ``Tensor.numpy()`` without a copy.
@@ -16,6 +16,7 @@ import torch
 from numba import njit, prange
 
 from ..._dispatch import implements
+from ...reference.selection import REFINE_RTOL, TILE_ELEMENTS, _dist_to_set, _embed
 
 
 def _supports(dtype=None, **_facts) -> list[str]:
@@ -209,7 +210,6 @@ def _kc_farthest_from_mean(x, norm):
 def _kc_labeled_min(pool, norm, lab, metric, mind):
     """mind = distance to the nearest labeled row: the reference's tiled GEMM + refine
     (torch BLAS), one tile of embedded pool rows at a time, so no N x L matrix and no N x D copy."""
-    from ...reference.selection import TILE_ELEMENTS, _dist_to_set, _embed
     lab = _embed(lab, metric)
     step = max(1, TILE_ELEMENTS // lab.shape[0])
     for i in range(0, pool.shape[0], step):
@@ -234,7 +234,6 @@ def k_center_greedy(pool, b, labeled, exclude, metric):
     else:
         first = int(_kc_farthest_from_mean(pool.numpy(), norm.numpy()))
     out = torch.empty(b, dtype=torch.int64)
-    from ...reference.selection import REFINE_RTOL
     _kc_picks(pool.numpy(), norm.numpy(), sq.numpy(), mind.numpy(), first, int(b), cosine, REFINE_RTOL,
               out.numpy())
     return out
