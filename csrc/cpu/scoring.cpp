@@ -34,9 +34,10 @@ namespace py = pybind11;
 
 // Lane loops are independent across iterations: `omp simd` (any OpenMP or -fopenmp-simd build)
 // lets the vectoriser skip its dependence and cost checks; without OpenMP, GCC's ivdep.
+#define RLMBA_PRAGMA(x) _Pragma(#x)
 #ifdef _OPENMP
 #define RLMBA_SIMD _Pragma("omp simd")
-#define RLMBA_SIMD_SUM(var) _Pragma("omp simd reduction(+ : " #var ")")
+#define RLMBA_SIMD_SUM(var) RLMBA_PRAGMA(omp simd reduction(+ : var))
 #else
 #define RLMBA_SIMD _Pragma("GCC ivdep")
 #define RLMBA_SIMD_SUM(var)
