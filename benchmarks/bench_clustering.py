@@ -9,8 +9,10 @@ sgemm time is (iters + 1) x sgemm_ms, recorded as ``sgemm_equal_ms``. Data: isot
 (the worst case for the seeding's triangle-inequality skip) and Gaussian blobs (100 clusters,
 the shape of real feature pools).
 
-Outputs are checked against the reference once before timing (that run also measures the peak
-extra resident memory, see bench_selection.py). ``RLMBA_BENCH_QUICK=1`` shrinks the sizes.
+Outputs are checked against the reference once before timing (k-means: the objective within 1%
+and dist consistent with the centroids, since float32 rounding may send a D^2 draw the other
+way; the fraction of assignments equal to the reference's is recorded). That run also measures
+the peak extra resident memory (see bench_selection.py). ``RLMBA_BENCH_QUICK=1`` shrinks the sizes.
 torch.compile is not a provider: the seeding is a data-dependent Python loop.
 """
 import functools
@@ -53,13 +55,17 @@ def reference_kmeans(kind: str):
     return kmeans(points(kind), K, ITERS, generator=torch.Generator().manual_seed(0), backend="torch")
 
 
-def _compare(out, expected, what):
+def _compare(x, out, expected, what) -> float:
+    """float32 distances round differently per backend, so a D^2 draw near a boundary may go the
+    other way: check that dist describes the returned centroids and that the k-means objective
+    matches the reference's within 1%. Returns the fraction of assignments equal to the reference's."""
     c, idx, dist = out
-    c_ref, idx_ref, dist_ref = expected
-    agree = float((idx == idx_ref).float().mean())
-    assert agree > 0.999, f"{what}: only {agree:.4%} of the assignments agree with the reference"
-    torch.testing.assert_close(c, c_ref, rtol=1e-4, atol=1e-4, msg=lambda m: f"{what} centroids: {m}")
-    torch.testing.assert_close(dist, dist_ref, rtol=1e-4, atol=1e-4, msg=lambda m: f"{what} dist: {m}")
+    _, idx_ref, dist_ref = expected
+    direct = torch.cat([(x[i:i + 65536] - c[idx[i:i + 65536]]).norm(dim=1) for i in range(0, x.shape[0], 65536)])
+    torch.testing.assert_close(dist, direct, rtol=1e-4, atol=1e-4, msg=lambda m: f"{what} dist: {m}")
+    inertia, inertia_ref = float((dist.double() ** 2).sum()), float((dist_ref.double() ** 2).sum())
+    assert abs(inertia - inertia_ref) <= 1e-2 * inertia_ref, f"{what}: objective {inertia:.6g} vs {inertia_ref:.6g}"
+    return float((idx == idx_ref).double().mean())
 
 
 @pytest.mark.parametrize("provider", backends("nearest_centroid", dtype=torch.float32) + ["torch-eager"])
@@ -87,11 +93,12 @@ def test_kmeans(benchmark, provider, kind):
     fn = lambda: kmeans(x, K, ITERS, generator=torch.Generator().manual_seed(0), chunk_size=None,  # noqa: E731
                         backend=backend)
     out, extra = peak_extra_bytes(fn)
-    _compare(out, reference_kmeans(kind), f"kmeans[{provider}]")
+    agree = _compare(x, out, reference_kmeans(kind), f"kmeans[{provider}]")
     seeding_ms = median_ms(lambda: kmeans(x, K, 0, generator=torch.Generator().manual_seed(0), chunk_size=None,
                                           backend=backend), 1)
     record(benchmark, op="kmeans", provider=provider, case=f"{kind} N={N} D={D} k={K} iters={ITERS} float32",
            bytes_moved=(ITERS + 1) * x.nbytes, N=N, D=D, k=K, iters=ITERS, sgemm_ms=sgemm_ms(),
-           sgemm_equal_ms=(ITERS + 1) * sgemm_ms(), seeding_ms=seeding_ms, peak_extra_bytes=extra,
+           sgemm_equal_ms=(ITERS + 1) * sgemm_ms(), seeding_ms=seeding_ms, assignments_equal=agree,
+           peak_extra_bytes=extra,
            input_bytes=x.nbytes)
     benchmark.pedantic(fn, rounds=1 if provider == "torch-eager" else 3, warmup_rounds=0, iterations=1)

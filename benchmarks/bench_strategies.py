@@ -17,6 +17,7 @@ values (modality-dropped passes of the fused head) are plain PyTorch in every pr
 Before timing, each provider's picks are compared with ``rlmba``'s: identical, or the overlap is
 recorded (float32 materialised distances may round differently near a D^2-sampling boundary).
 The GB/s column counts the pool bytes the selection reads at least (one pass per pick).
+At full size the references take minutes per call; ``RLMBA_BENCH_QUICK=1`` runs a 5,000 pool.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from common import record, size
 from rlmba.data import make_synthetic
 from rlmba.learn import RLMBAConfig, RoundState, TrainConfig, default_model_factory, make_strategy
 from rlmba.learn.baselines.bmmal import sample_shapley
-from rlmba.learn.train import TrainLog, build_model, make_optimizer, train_model
+from rlmba.learn.train import build_model, make_optimizer, train_model
 from rlmba.reference import seeding as ref_seeding
 from rlmba.reference import selection as ref_selection
 
@@ -74,7 +75,7 @@ def scenario():
 
     def fresh(cache: dict | None = None) -> RoundState:
         return RoundState(round=0, budget=B, dataset=ds, labeled=labeled, unlabeled=unlabeled, model=model,
-                          generator=torch.Generator().manual_seed(1), weights=torch.tensor([0.7, 0.3], dtype=torch.float64),
+                          generator=torch.Generator().manual_seed(1), weights=torch.tensor([0.7, 0.3]).double(),
                           temperatures=[1.0, 1.0], metrics={"val": val}, train_log=log,
                           _cache={} if cache is None else dict(cache))
 
@@ -142,6 +143,9 @@ def test_select(benchmark, name, provider):
     picks = fn(fresh())
     assert picks.shape == (B,) and picks.unique().numel() == B
     overlap = len(set(picks.tolist()) & set(shipped_picks(name))) / B
+    # the torch backend follows the same float64 contract (identical picks); a float32 reference
+    # may round a distance differently near a sampling boundary
+    assert overlap == 1.0 or (provider == "torch-eager" and overlap >= 0.95), f"{name}[{provider}]: overlap {overlap}"
     record(benchmark, op=f"select_{name}", provider=provider, case=f"N={POOL} M=2 C={C} h={H} b={B} L={LABELED}",
            bytes_moved=MIN_BYTES[name], N=POOL, C=C, h=H, b=B, forward_s=forward_s, overlap=overlap)
     slow = provider != "rlmba"

@@ -70,9 +70,9 @@ def _state(ds, model, budget, labeled, seed=0, weights=None):
     pool = ds.indices("pool")
     lab = torch.as_tensor(labeled, dtype=torch.int64)
     M = ds.num_modalities
-    w = torch.full((M,), 1.0 / M, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+    w = torch.full((M,), 1.0 / M) if weights is None else torch.as_tensor(weights)
     return RoundState(round=0, budget=budget, dataset=ds, labeled=lab, unlabeled=pool[~torch.isin(pool, lab)],
-                      model=model.eval(), generator=torch.Generator().manual_seed(seed), weights=w,
+                      model=model.eval(), generator=torch.Generator().manual_seed(seed), weights=w.double(),
                       temperatures=[1.0] * M, metrics=METRICS, train_log=TrainLog([1.0, 0.9], [1.0, 1.0]))
 
 

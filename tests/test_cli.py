@@ -1,8 +1,7 @@
-"""The ``rlmba`` command line: config precedence, run outputs, demo, info and bench dispatch."""
+"""The ``rlmba`` command line: config precedence, run outputs, demo, info, strategy names."""
 import csv
 import json
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -90,18 +89,20 @@ def test_demo_smoke(tmp_path, capsys):
 def test_user_errors_exit_2(tmp_path, capsys):
     assert cli.main(["run", "--dataset", str(tmp_path / "missing.npz"), "--out", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown strategies"):
-        cli.main(["run", "--strategy", "oracle", "--out", str(tmp_path)])
 
 
-def test_info_and_bench_dispatch(monkeypatch):
+def test_info_dispatch(monkeypatch):
     calls = []
     import rlmba.info
     monkeypatch.setattr(rlmba.info, "main", lambda *a: calls.append(("info", a)) or 0)
-    bench = types.ModuleType("rlmba.bench")
-    bench.main = lambda argv: calls.append(("bench", argv)) or 0
-    monkeypatch.setitem(sys.modules, "rlmba.bench", bench)
-    import rlmba
-    monkeypatch.setattr(rlmba, "bench", bench, raising=False)
-    assert cli.main(["info"]) == 0 and cli.main(["bench", "--quick", "x"]) == 0
-    assert calls == [("info", ()), ("bench", ["--quick", "x"])]
+    assert cli.main(["info"]) == 0
+    assert calls == [("info", ())]
+
+
+def test_strategy_all_expands_and_unknown_names_fail(tmp_path):
+    from rlmba.learn.experiment import expand_strategies
+
+    names = expand_strategies(["all"])
+    assert {"rlmba", "random", "entropy", "badge", "bmmal", "coreset", "bald", "deepfool", "gcnal"} <= set(names)
+    with pytest.raises(SystemExit, match="oracle"):
+        cli.main(["run", "--strategy", "oracle", "--out", str(tmp_path)])

@@ -57,7 +57,8 @@ def test_math_accuracy(fn, isa):
     ulp = torch.from_numpy(np.spacing(np.abs(ref.float().numpy()))).double()
     err_ulp = ((y - ref).abs() / ulp)[normal]
     worst = err_ulp.argmax()
-    print(f"{fn}[{isa}]: max error {err_ulp.max().item():.3f} ulp at x = {x[normal][worst].item():.9g}")
+    rel = ((y - ref).abs() / ref.abs())[normal].max().item()
+    print(f"{fn}[{isa}]: max error {err_ulp.max().item():.3f} ulp (relative {rel:.2e}) at x = {x[normal][worst].item():.9g}")
     assert err_ulp.max().item() <= ULP_BOUND, f"{fn}[{isa}]: {err_ulp.max().item():.2f} ulp at x = {x[normal][worst]}"
     # results out of the normal range: overflow exactly, subnormals within one subnormal step
     # (softplus flushes results below FLT_MIN, i.e. x < -87.3, to zero: documented in math.h)

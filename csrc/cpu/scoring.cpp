@@ -168,12 +168,12 @@ template <class T, int R, class F>
 RLMBA_INLINE void gather_lanes(const T* __restrict x, int64_t C, T* __restrict dst, const F& f) {
   if (C < kWideC) {
     for (int64_t c = 0; c < C; ++c) {
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int r = 0; r < R; ++r) dst[c * R + r] = f(x[r * C + c]);
     }
   } else {
     for (int r = 0; r < R; ++r) {
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int64_t c = 0; c < C; ++c) dst[c * R + r] = f(x[r * C + c]);
     }
   }
@@ -197,17 +197,17 @@ template <class T, int R, int kKind>
 RLMBA_INLINE void lane_uncertainty(const T* __restrict X, int64_t C, T one, T* __restrict u) {
   alignas(64) T S[R] = {}, acc[R] = {};
   for (int64_t c = 0; c < C; ++c) {
-RLMBA_SIMD
+    RLMBA_SIMD
     for (int r = 0; r < R; ++r) S[r] += X[c * R + r];
   }
-RLMBA_SIMD
+  RLMBA_SIMD
   for (int r = 0; r < R; ++r) S[r] += static_cast<T>(C) * one;
   if (kKind != kVacuity)
     for (int64_t c = 0; c < C; ++c) {
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int r = 0; r < R; ++r) acc[r] += dirichlet_term<T, kKind>(one + X[c * R + r], S[r]);
     }
-RLMBA_SIMD
+  RLMBA_SIMD
   for (int r = 0; r < R; ++r) u[r] = dirichlet_finish<T, kKind>(acc[r], S[r], C);
 }
 
@@ -241,7 +241,7 @@ RLMBA_INLINE void efda_group(const EfdaJob<T>& j, const Lanes& g, T* scratch) {
   for (int64_t m = 0; m < j.M; ++m) {
     const T it = j.inv_t[m], wm = j.w[m];
     gather_lanes<T, R>(j.zs[m] + g.start * C, C, E, [it](T z) { return z * it; });
-RLMBA_SIMD
+    RLMBA_SIMD
     for (int64_t i = 0; i < tile; ++i) {
       E[i] = softplus(E[i]);
       Ef[i] += wm * E[i];
@@ -263,6 +263,7 @@ RLMBA_INLINE void efda_groups(const EfdaJob<T>& j, int64_t g0, int64_t g1, T* sc
 RLMBA_ISA_CLONES(efda_groups, EfdaJob, RLMBA_BY_WIDTH(efda_groups))
 
 template <class T> void efda_scores(const EfdaJob<T>& j, Isa isa, int threads) {
+  if (j.n == 0) return;
   const int64_t work = j.M * j.n * j.C;
   if (isa == Isa::kRows) {
     parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
@@ -310,6 +311,7 @@ RLMBA_INLINE void dirichlet_groups(const DirichletJob<T>& j, int64_t g0, int64_t
 RLMBA_ISA_CLONES(dirichlet_groups, DirichletJob, RLMBA_BY_WIDTH(dirichlet_groups))
 
 template <class T> void dirichlet_uncertainty(const DirichletJob<T>& j, Isa isa, int threads) {
+  if (j.n == 0) return;
   if (isa == Isa::kRows) {
     parallel_ranges(j.n, threads, j.n * j.C, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) j.out[i] = dirichlet_row<T>(RowAlpha<T>{j.alpha + i * j.C}, j.C, j.kind);
@@ -341,10 +343,10 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
   for (int64_t c = 0; c < j.C; ++c) {
     const T* __restrict x = X + c * R;
     if (j.from_logits) {
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int r = 0; r < R; ++r) top2_step(x[r], m1[r], m2[r]);
     } else {
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int r = 0; r < R; ++r) {
         top2_step(x[r], m1[r], m2[r]);
         h[r] += xlogx(x[r]);
@@ -355,7 +357,7 @@ RLMBA_SIMD
   if (j.from_logits) {
     for (int64_t c = 0; c < j.C; ++c) {
       const T* __restrict x = X + c * R;
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int r = 0; r < R; ++r) {
         const T d = x[r] - m1[r], ed = exp_nonpositive(d);
         k[r] += select(d == T(0), T(1), T(0));
@@ -363,13 +365,13 @@ RLMBA_SIMD
         h[r] += select(ed > T(0), ed * d, T(0));
       }
     }
-RLMBA_SIMD
+    RLMBA_SIMD
     for (int r = 0; r < R; ++r) {
       const Scores3<T> sc = logit_scores_finish(k[r], rest[r], h[r], m1[r], m2[r]);
       o[0][r] = sc.entropy, o[1][r] = sc.margin, o[2][r] = sc.least_confidence;
     }
   } else {
-RLMBA_SIMD
+    RLMBA_SIMD
     for (int r = 0; r < R; ++r) {
       o[0][r] = -h[r];
       o[1][r] = (m1[r] - m2[r]) + nan[r];
@@ -386,6 +388,7 @@ RLMBA_INLINE void class_groups(const ClassJob<T>& j, int64_t g0, int64_t g1, T* 
 RLMBA_ISA_CLONES(class_groups, ClassJob, RLMBA_BY_WIDTH(class_groups))
 
 template <class T> void uncertainty_scores(const ClassJob<T>& j, Isa isa, int threads) {
+  if (j.n == 0) return;
   if (isa == Isa::kRows) {
     parallel_ranges(j.n, threads, j.n * j.C, [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) {
@@ -422,19 +425,19 @@ RLMBA_INLINE void bald_groups(const BaldJob<T>& j, int64_t g0, int64_t g1, T* sc
     for (int64_t i = 0; i < tile; ++i) mean[i] = 0;
     for (int64_t s = 0; s < j.S; ++s) {
       gather_lanes<T, R>(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int64_t i = 0; i < tile; ++i) mean[i] += P[i];
     }
-RLMBA_SIMD
+    RLMBA_SIMD
     for (int64_t i = 0; i < tile; ++i) mean[i] = mean[i] / static_cast<T>(j.S);
     for (int64_t s = 0; s < j.S; ++s) {
       gather_lanes<T, R>(j.p + s * j.stride_s + lanes.start * C, C, P, [](T v) { return v; });
       for (int64_t c = 0; c < C; ++c) {
-RLMBA_SIMD
+        RLMBA_SIMD
         for (int r = 0; r < R; ++r) acc[r] += kl_term(P[c * R + r], mean[c * R + r]);
       }
     }
-RLMBA_SIMD
+    RLMBA_SIMD
     for (int r = 0; r < R; ++r) acc[r] = acc[r] / static_cast<T>(j.S);
     store_lanes<T, R>(acc, lanes, j.out);
   }
@@ -442,6 +445,7 @@ RLMBA_SIMD
 RLMBA_ISA_CLONES(bald_groups, BaldJob, RLMBA_BY_WIDTH(bald_groups))
 
 template <class T> void bald(const BaldJob<T>& j, Isa isa, int threads) {
+  if (j.n == 0) return;
   const int64_t work = j.S * j.n * j.C;
   if (isa == Isa::kRows) {
     parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
@@ -487,19 +491,19 @@ RLMBA_INLINE void fuse_tiles(const FuseJob<T>& j, int64_t t0, int64_t t1, T*) {
       const T* __restrict z = j.zs[m] + i0;
       const T it = j.inv_t[m], wm = j.w ? j.w[m] : T(0);
       if (j.w) {
-RLMBA_SIMD
+        RLMBA_SIMD
         for (int64_t i = 0; i < len; ++i) out[i] += wm * softplus(z[i] * it);
       } else {
-RLMBA_SIMD
+        RLMBA_SIMD
         for (int64_t i = 0; i < len; ++i) out[i] = ds_step(out[i], softplus(z[i] * it), inv_c);
       }
     }
     T bad = 0;
     if (j.w) {
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int64_t i = 0; i < len; ++i) out[i] = T(1) + out[i];
     } else {
-RLMBA_SIMD_SUM(bad)
+      RLMBA_SIMD_SUM(bad)
       for (int64_t i = 0; i < len; ++i) {
         bad += out[i] * T(0);  // NaN iff some evidence of the tile was inf or NaN
         out[i] = T(1) + out[i];
@@ -512,6 +516,7 @@ RLMBA_SIMD_SUM(bad)
 RLMBA_ISA_CLONES(fuse_tiles, FuseJob, fuse_tiles<T>(j, g0, g1, s))
 
 template <class T> void fuse_evidence(const FuseJob<T>& j, Isa isa, int threads) {
+  if (j.n == 0) return;
   const int64_t work = j.M * j.n * j.C;
   if (isa == Isa::kRows) {
     parallel_ranges(j.n, threads, work, [&](int64_t i0, int64_t i1, int) {
@@ -542,19 +547,19 @@ RLMBA_INLINE void probe_range(const ProbeJob<T>& j, int64_t i0, int64_t i1, T*) 
   T* __restrict y = j.y;
   switch (j.fn) {
     case 0:
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = exp(x[i]);
       break;
     case 1:
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = log(x[i]);
       break;
     case 2:
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = log1p(x[i]);
       break;
     default:
-RLMBA_SIMD
+      RLMBA_SIMD
       for (int64_t i = i0; i < i1; ++i) y[i] = softplus(x[i]);
   }
 }

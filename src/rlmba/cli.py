@@ -1,4 +1,4 @@
-"""The ``rlmba`` command line: ``run``, ``demo``, ``info``, ``bench``.
+"""The ``rlmba`` command line: ``run``, ``demo``, ``baselines``, ``info``.
 
     rlmba demo                                  # RL-MBA vs random vs entropy on the embedded digits
     rlmba run --dataset mfeat --strategy rlmba random --rounds 8 --budget 20 --seeds 0 1 2
@@ -74,18 +74,20 @@ def execute(cfg, resume: bool = False, quiet: bool = False) -> dict:
     """Run an experiment, write its results directory, print the summary table."""
     import torch
 
-    from .learn.report import summary_table, write_results
+    from .learn.experiment import expand_strategies, write_comparison
+    from .learn.report import summary_table
     from .learn.runner import Experiment
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    unknown = [s for s in cfg.strategies if s not in _strategies()]
-    if unknown:
-        raise SystemExit(f"rlmba: unknown strategies {unknown}; available: {_strategies()}")
+    try:
+        cfg.strategies = expand_strategies(cfg.strategies)
+    except ValueError as exc:
+        raise SystemExit(f"rlmba: {exc}; available: {_strategies()}") from None
     t0 = time.perf_counter()
     results = Experiment(cfg).run(resume=resume)
     results["wall_s"] = time.perf_counter() - t0
-    paths = write_results(results, cfg.out)
+    paths = write_comparison(results, cfg.out)
     if not quiet:
         print(summary_table(results))
         print(f"\n{len(results['runs'])} strategies x {len(cfg.seeds)} seeds in {results['wall_s']:.1f} s; "
@@ -102,7 +104,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON or TOML file with RunConfig fields ([train], [rlmba] sections)")
     p.add_argument("--dataset", help="'mfeat' (embedded), 'synthetic', or a .npz file / .npy directory")
     p.add_argument("--modalities", nargs="+", help="use only these modalities, in this order")
-    p.add_argument("--strategy", nargs="+", help="strategies to compare (see 'rlmba run --help')")
+    p.add_argument("--strategy", nargs="+", help="strategies to compare, or 'all' (see 'rlmba run --help')")
     p.add_argument("--seeds", nargs="+", type=int, help="evaluation seeds (initial labels, model init)")
     p.add_argument("--initial", type=int, help="initial random labels")
     p.add_argument("--budget", type=int, help="labels per round b")
@@ -128,16 +130,15 @@ def parser() -> argparse.ArgumentParser:
     _add_run_flags(run)
     demo = sub.add_parser("demo", help="RL-MBA vs random vs entropy on the embedded UCI digits (~minutes)")
     _add_run_flags(demo)
+    baselines = sub.add_parser("baselines", help="run GCNAL, BADGE, BMMAL and write the reward's baseline curves")
+    _add_run_flags(baselines)
+    baselines.add_argument("--use", nargs="+", help="baseline strategies (default: gcnal badge bmmal)")
     sub.add_parser("info", help="versions and every backend: built, usable, and why not")
-    sub.add_parser("bench", help="benchmarks: every argument after 'bench' goes to rlmba.bench", add_help=False)
     return ap
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # passed through untouched, options included
-        from . import bench
-        return bench.main(argv[1:]) or 0
     args = parser().parse_args(argv)
     if args.command == "info":
         from . import info
@@ -148,6 +149,10 @@ def main(argv=None) -> int:
               f"{cfg.budget} x {cfg.rounds} rounds, seeds {cfg.seeds}, {cfg.rlmba.train_episodes} policy-training "
               f"episodes, {cfg.threads or 'default'} torch thread(s)\n", flush=True)
     try:
+        if args.command == "baselines":
+            from .learn.experiment import run_baselines
+            print(run_baselines(cfg, use=args.use, resume=args.resume, quiet=False))
+            return 0
         execute(cfg, resume=args.resume)
     except (ValueError, FileNotFoundError) as exc:  # bad data, config or checkpoint: no traceback
         if os.environ.get("RLMBA_DEBUG"):

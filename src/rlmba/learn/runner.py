@@ -58,7 +58,7 @@ class Experiment:
     def _make(self, name: str):
         if name == "rlmba":
             return RLMBAStrategy(self.cfg.rlmba, policy=self.cfg.policy, baselines=self.cfg.baselines)
-        return make_strategy(name)
+        return make_strategy(name, config=self.cfg.rlmba)
 
     def _learner(self, j: int) -> ActiveLearner:
         kind, name, seed = self.jobs[j]

@@ -5,7 +5,9 @@ nearest linearised boundary, r = (|f_l| + 1e-4) w_l / |w_l|^2 with f_k = z_k - z
 w_k = grad z_k - grad z_k0 (k0 the current class, l = argmin_k |f_k| / |w_k|), until the class
 changes; the final perturbation is (1 + overshoot) sum r. Small |r| = close to the decision
 boundary = informative. Here x is the fused feature vector (the fused head's input) and the
-classifier the fused head, batched over the pool.
+classifier the fused head, batched over the pool. The head's class is argmax alpha / S =
+argmax softplus(z) + 1 = argmax z (softplus is increasing), so the logits' boundaries are the
+classifier's.
 
 For an affine head (``nn.Linear``, the default model) one step is exact and needs no autograd:
 the distance to the boundary with class k is (z_k0 - z_k) / |W_k0 - W_k|, so the norms are one

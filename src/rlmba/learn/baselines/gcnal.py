@@ -85,10 +85,13 @@ class GCN(nn.Module):
         self.b1, self.b2 = nn.Parameter(torch.zeros(hidden)), nn.Parameter(torch.zeros(1))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, adj: torch.Tensor):
-        """(logits [n], hidden features H [n, hidden]); s = sigmoid(logits)."""
+    def forward(self, x: torch.Tensor, adj: torch.Tensor, ax: torch.Tensor | None = None):
+        """(logits [n], hidden features H [n, hidden]); s = sigmoid(logits). A X W1 is computed as
+        (A X) W1, and ``ax`` = A X may be passed precomputed: the graph and the node features are
+        fixed while the GCN trains, so only A (H W2), a one-column product, stays per epoch."""
         mm = torch.sparse.mm if adj.is_sparse else torch.mm
-        h = self.dropout(F.relu(mm(adj, self.w1(x)) + self.b1))
+        ax = mm(adj, x) if ax is None else ax
+        h = self.dropout(F.relu(self.w1(ax) + self.b1))
         return (mm(adj, self.w2(h)) + self.b2).squeeze(1), h
 
 
@@ -111,7 +114,8 @@ class SequentialGCN(Strategy):
         if subset is not None and subset < 1:
             raise ValueError(f"subset: expected None or >= 1 unlabeled nodes, got {subset}")
         self.hidden, self.dropout, self.epochs, self.lr, self.weight_decay = hidden, dropout, epochs, lr, weight_decay
-        self.lambda_loss, self.s_margin, self.subset, self.dense_max, self.knn = lambda_loss, s_margin, subset, dense_max, knn
+        self.lambda_loss, self.s_margin = lambda_loss, s_margin
+        self.subset, self.dense_max, self.knn = subset, dense_max, knn
 
     def fit(self, state: RoundState):
         """Train the GCN on the round's graph: (pool positions of the unlabeled nodes [n_u],
@@ -127,6 +131,7 @@ class SequentialGCN(Strategy):
         x = torch.cat(parts).float()
         is_labeled = torch.arange(x.shape[0], device=x.device) >= len(pos)
         adj = graph_adjacency(x, self.dense_max, self.knn)
+        ax = torch.sparse.mm(adj, x) if adj.is_sparse else adj @ x
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
             torch.manual_seed(seed)
             net = GCN(x.shape[1], self.hidden, self.dropout).to(x.device)
@@ -134,11 +139,11 @@ class SequentialGCN(Strategy):
             with torch.enable_grad():
                 for _ in range(self.epochs):
                     opt.zero_grad()
-                    gcn_loss(net(x, adj)[0], is_labeled, self.lambda_loss).backward()
+                    gcn_loss(net(x, adj, ax)[0], is_labeled, self.lambda_loss).backward()
                     opt.step()
         net.eval()
         with torch.no_grad():
-            logits, h = net(x, adj)
+            logits, h = net(x, adj, ax)
         return pos, torch.sigmoid(logits), h
 
     def select(self, state: RoundState) -> torch.Tensor:
