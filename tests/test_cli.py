@@ -1,7 +1,6 @@
 """The ``rlmba`` command line: config precedence, run outputs, demo, info, strategy names."""
 import csv
 import json
-import sys
 
 import numpy as np
 import pytest
