@@ -19,6 +19,9 @@
 
 #include "rlmba/bindings.h"
 #include "rlmba/select.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #ifdef RLMBA_WITH_OPENMP
 #include <omp.h>
 #endif
@@ -357,6 +360,78 @@ RLMBA_CLONES void kcenter_range(const S* x, int64_t d, int64_t lo, int64_t hi, c
   *best = bv, *best_i = bi;
 }
 
+#if defined(__x86_64__)
+// 16-bit pools on AVX2 CPUs: float16 through F16C (one vcvtph2ps per 8 halves), bfloat16 by a
+// zero-extend and shift. The generic loop converts with integer arithmetic and, on one core, is
+// compute-bound at about twice the time of reading the halves; this one runs at the read.
+// Same rows, same tie rule; the sums differ from the generic clone only in rounding order.
+template <bool kHalf>
+__attribute__((target("arch=x86-64-v3"))) inline __m256 load8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (kHalf) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+template <bool kHalf>
+__attribute__((target("arch=x86-64-v3"))) void kcenter_range_16bit(
+    const uint16_t* x, int64_t d, int64_t lo, int64_t hi, const float* c, const float* inv_norm, bool cosine,
+    bool update, float* mind, float* best, int64_t* best_i) {
+  float bv = -std::numeric_limits<float>::infinity();
+  int64_t bi = -1;
+  const int64_t d16 = d & ~int64_t(15);
+  for (int64_t i = lo; i < hi; ++i) {
+    const uint16_t* row = x + i * d;
+    const float scale = cosine ? inv_norm[i] : 1.0f;
+    const __m256 sc = _mm256_set1_ps(scale);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int64_t j = 0; j < d16; j += 16) {
+      const __m256 t0 = _mm256_fmsub_ps(load8<kHalf>(row + j), sc, _mm256_loadu_ps(c + j));
+      const __m256 t1 = _mm256_fmsub_ps(load8<kHalf>(row + j + 8), sc, _mm256_loadu_ps(c + j + 8));
+      a0 = _mm256_fmadd_ps(t0, t0, a0);
+      a1 = _mm256_fmadd_ps(t1, t1, a1);
+    }
+    const __m256 a = _mm256_add_ps(a0, a1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+    for (int64_t j = d16; j < d; ++j) {
+      const float v = kHalf ? rlmba::select::half_to_float(row[j]) : rlmba::select::bfloat16_to_float(row[j]);
+      const float t = v * scale - c[j];
+      acc += t * t;
+    }
+    const float dist = cosine ? 0.5f * acc : acc;
+    float v = dist;
+    if (update) {
+      v = std::min(mind[i], dist);
+      mind[i] = v;
+    }
+    if (v > bv) bv = v, bi = i;  // ascending scan + strict >: lowest index among equals
+  }
+  *best = bv, *best_i = bi;
+}
+
+bool has_avx2_f16c() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return yes;
+}
+#endif
+
+// Rows [lo, hi) of kcenter_range, through the 16-bit fast path where it applies.
+template <class S, class C>
+void kcenter_range_any(const S* x, int64_t d, int64_t lo, int64_t hi, const C* c, const C* inv_norm, bool cosine,
+                       bool update, C* mind, C* best, int64_t* best_i) {
+#if defined(__x86_64__)
+  constexpr bool kHalf = std::is_same_v<S, rlmba::select::Half16>;
+  if constexpr (kHalf || std::is_same_v<S, rlmba::select::BFloat16>) {
+    if (has_avx2_f16c())
+      return kcenter_range_16bit<kHalf>(reinterpret_cast<const uint16_t*>(x), d, lo, hi, c, inv_norm, cosine,
+                                        update, mind, best, best_i);
+  }
+#endif
+  kcenter_range(x, d, lo, hi, c, inv_norm, cosine, update, mind, best, best_i);
+}
+
 template <class S, class C>
 int64_t kcenter_pass(const S* x, int64_t n, int64_t d, const C* c, const C* inv_norm, bool cosine,
                      bool update, C* mind) {
@@ -366,7 +441,7 @@ int64_t kcenter_pass(const S* x, int64_t n, int64_t d, const C* c, const C* inv_
 #pragma omp parallel num_threads(s.T)
   {
     const int t = thread_id();
-    kcenter_range(x, d, s.lo(t), s.hi(t), c, inv_norm, cosine, update, mind, &best[t], &best_i[t]);
+    kcenter_range_any(x, d, s.lo(t), s.hi(t), c, inv_norm, cosine, update, mind, &best[t], &best_i[t]);
   }
   C bv = -std::numeric_limits<C>::infinity();
   int64_t bi = -1;
