@@ -12,7 +12,6 @@ import tempfile
 from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REFERENCES = ("torch-eager", "torch-compile")
 
 
 def run(pytest_args: list[str]) -> dict:
@@ -33,14 +32,25 @@ def cpu_model() -> str:
 
 
 def table(rows: list[dict]) -> list[str]:
+    """One row per provider; a ratio column per pure-PyTorch reference (providers named torch*)."""
     medians = {r["extra_info"]["provider"]: r["stats"]["median"] for r in rows}
-    lines = ["| provider | median ms | GB/s (min bytes) | vs eager | vs compile |", "|---|---|---|---|---|"]
+    refs = sorted(p for p in medians if p.startswith("torch"))
+    extras = [k for k in ("peak_extra_bytes", "sgemm_ms") if any(k in r["extra_info"] for r in rows)]
+    head = ["provider", "median ms", "GB/s (min bytes)", *[f"vs {ref}" for ref in refs], *extras]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in sorted(rows, key=lambda r: r["stats"]["median"]):
-        p, t = r["extra_info"]["provider"], r["stats"]["median"]
-        ratios = [f"{medians[ref] / t:.1f}x" if ref in medians else "" for ref in REFERENCES]
-        gbs = r["extra_info"]["bytes"] / t / 1e9
-        lines.append(f"| {p} | {t * 1e3:.2f} | {gbs:.1f} | {ratios[0]} | {ratios[1]} |")
+        info, t = r["extra_info"], r["stats"]["median"]
+        cells = [info["provider"], f"{t * 1e3:.2f}", f"{info['bytes'] / t / 1e9:.1f}"]
+        cells += [f"{medians[ref] / t:.1f}x" for ref in refs]
+        cells += [_extra(k, info.get(k)) for k in extras]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _extra(key: str, value) -> str:
+    if value is None:
+        return ""
+    return f"{value / 2**20:.0f} MiB" if key == "peak_extra_bytes" else f"{value:.1f}"
 
 
 def write(data: dict, path: str, command: str) -> None:
@@ -55,7 +65,8 @@ def write(data: dict, path: str, command: str) -> None:
         f"python {platform.python_version()}.",
         "Medians of 7 rounds after a warm-up; every provider's output was checked against the "
         "reference before timing. GB/s counts the bytes the op must move at least (inputs read "
-        "once, outputs written once). Ratios are against the pure-PyTorch reference in the same run.", "",
+        "once, outputs written once). Ratios are against the pure-PyTorch references (torch-*) in "
+        "the same run; peak_extra_bytes is the resident memory the call added at its peak.", "",
     ]
     for group in sorted(groups):
         lines += [f"## {group}", "", *table(groups[group]), ""]
