@@ -26,6 +26,7 @@ from rlmba.ops.clustering import kmeans, nearest_centroid
 from rlmba.reference import clustering as ref
 
 N, D, K, ITERS = size(1_000_000, 50_000), 128, size(1000, 100), 5
+SGEMM_TILE = 1 << 23  # products per GEMM call: the cpp backend's tile (rlmba.backends.cpp.selection.TILE)
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,7 +41,7 @@ def points(kind: str) -> torch.Tensor:
 @functools.lru_cache(maxsize=None)
 def sgemm_ms() -> float:
     x, c = points("gaussian"), points("gaussian")[:K].contiguous()
-    step = max(1, ref.TILE_ELEMENTS // K)
+    step = max(1, SGEMM_TILE // K)
     out = torch.empty(step, K)
 
     def run():

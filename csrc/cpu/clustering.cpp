@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -56,30 +57,53 @@ template <class S, class C> inline C sqdist(const S* row, const C* c, int64_t d)
   return part[0];
 }
 
-// First j minimising cent_sq[j] - 2 g[j]: 16 lanes keep their own (value, first index) with a
-// strict <, then the lanes are merged (equal values -> lower index). Vectorises; the index
-// search after a plain min reduction would be a scalar scan of the row.
-template <class C> inline int64_t first_argmin(const C* g, const C* cent_sq, int64_t k) {
-  constexpr int kLanes = 16;
-  C best[kLanes];
-  int32_t at[kLanes];
-  for (int l = 0; l < kLanes; ++l) best[l] = std::numeric_limits<C>::infinity(), at[l] = l;
+// First j minimising cent_sq[j] - 2 g[j]. Each of 16 lanes keeps its own (value, first index)
+// with a strict <, then the lanes merge (equal values -> lower index). Written with GCC vector
+// types: the loop vectoriser does not turn an arg-min into SIMD, and a min reduction followed by
+// an index search would scan every row twice. float only; double takes the scalar loop.
+typedef float F8 __attribute__((vector_size(32)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+
+inline F8 load_f8(const float* p) {
+  F8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline int64_t first_argmin(const float* g, const float* cent_sq, int64_t k) {
+  const float inf = std::numeric_limits<float>::infinity();
+  F8 b0 = {inf, inf, inf, inf, inf, inf, inf, inf}, b1 = b0;
+  I8 a0 = {0, 1, 2, 3, 4, 5, 6, 7}, a1 = a0 + 8, at0 = a0, at1 = a1;
   int64_t j = 0;
-  for (; j + kLanes <= k; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const C v = cent_sq[j + l] - C(2) * g[j + l];
-      const bool lt = v < best[l];
-      best[l] = lt ? v : best[l];
-      at[l] = lt ? static_cast<int32_t>(j + l) : at[l];
-    }
-  for (int l = 0; j < k; ++j, ++l) {  // tail: later indices, so strict < keeps ties earlier
-    const C v = cent_sq[j] - C(2) * g[j];
-    if (v < best[l]) best[l] = v, at[l] = static_cast<int32_t>(j);
+  for (; j + 16 <= k; j += 16) {
+    const F8 v0 = load_f8(cent_sq + j) - 2.0f * load_f8(g + j);
+    const F8 v1 = load_f8(cent_sq + j + 8) - 2.0f * load_f8(g + j + 8);
+    const I8 lt0 = v0 < b0, lt1 = v1 < b1;
+    b0 = lt0 ? v0 : b0, a0 = lt0 ? at0 : a0;
+    b1 = lt1 ? v1 : b1, a1 = lt1 ? at1 : a1;
+    at0 += 16, at1 += 16;
   }
-  int l0 = 0;
-  for (int l = 1; l < kLanes; ++l)
-    if (best[l] < best[l0] || (best[l] == best[l0] && at[l] < at[l0])) l0 = l;
-  return at[l0] < k ? at[l0] : 0;  // k < 16 with every lane empty cannot happen (k >= 1)
+  float best = inf;
+  int64_t bi = k;
+  for (int l = 0; l < 8; ++l) {
+    if (b0[l] < best || (b0[l] == best && a0[l] < bi)) best = b0[l], bi = a0[l];
+    if (b1[l] < best || (b1[l] == best && a1[l] < bi)) best = b1[l], bi = a1[l];
+  }
+  for (; j < k; ++j) {  // tail: later indices, so a strict < keeps ties earlier
+    const float v = cent_sq[j] - 2.0f * g[j];
+    if (v < best) best = v, bi = j;
+  }
+  return bi;
+}
+
+inline int64_t first_argmin(const double* g, const double* cent_sq, int64_t k) {
+  double best = std::numeric_limits<double>::infinity();
+  int64_t bi = 0;
+  for (int64_t j = 0; j < k; ++j) {
+    const double v = cent_sq[j] - 2.0 * g[j];
+    if (v < best) best = v, bi = j;
+  }
+  return bi;
 }
 
 }  // namespace

@@ -520,6 +520,8 @@ template <class C>
 RLMBA_CLONES void labeled_min_range(const C* g, const C* xt, const C* lab, const C* lab_sq, const C* inv_norm,
                                     int64_t L, int64_t d, bool cosine, C refine_tol, int64_t lo, int64_t hi,
                                     C* mind) {
+  C lab_sq_max = 0;
+  for (int64_t j = 0; j < L && !cosine; ++j) lab_sq_max = std::max(lab_sq_max, lab_sq[j]);
   for (int64_t i = lo; i < hi; ++i) {
     const C* gi = g + i * L;
     const C* xi = xt + i * d;
@@ -537,10 +539,12 @@ RLMBA_CLONES void labeled_min_range(const C* g, const C* xt, const C* lab, const
       for (int64_t j = 0; j < d; ++j) xx += xi[j] * xi[j];
     }
     C v = cosine ? C(1) + m * inv_norm[i] : xx + m;
-    int64_t jmin = 0;  // first j reaching the minimum
-    while (jmin < L && (cosine ? -gi[jmin] : lab_sq[jmin] - C(2) * gi[jmin]) != m) ++jmin;
-    if (v < refine_tol * (cosine ? C(1) : xx + lab_sq[jmin]))
-      v = row_distance(xi, lab + jmin * d, d, cosine ? inv_norm[i] : C(1), cosine);
+    if (v < refine_tol * (cosine ? C(1) : xx + lab_sq_max)) {  // rare: only then find the arg-min
+      int64_t jmin = 0;  // first j reaching the minimum
+      while (jmin + 1 < L && (cosine ? -gi[jmin] : lab_sq[jmin] - C(2) * gi[jmin]) != m) ++jmin;
+      if (v < refine_tol * (cosine ? C(1) : xx + lab_sq[jmin]))
+        v = row_distance(xi, lab + jmin * d, d, cosine ? inv_norm[i] : C(1), cosine);
+    }
     mind[i] = std::min(mind[i], std::max(v, C(0)));
   }
 }

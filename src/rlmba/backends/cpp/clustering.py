@@ -1,15 +1,14 @@
 """The C++/OpenMP backend of the clustering ops (csrc/cpu/clustering.cpp): CPU tensors.
 
 Nearest centroid is GEMM-shaped: torch's BLAS computes x @ C^T for a bounded tile of rows
-(``TILE_ELEMENTS`` products) and the C++ epilogue takes each row's arg-min and recomputes its
+(``TILE`` products) and the C++ epilogue takes each row's arg-min and recomputes its
 distance directly; no N x k matrix exists. Seeding and cluster sums are C++ throughout.
 """
 import torch
 
 from ... import _C
 from ..._dispatch import implements
-from ...reference.clustering import TILE_ELEMENTS
-from .selection import STORAGE
+from .selection import STORAGE, TILE
 
 
 def _cdt(dtype):
@@ -24,7 +23,7 @@ def nearest_centroid(x, centroids):
     c_sq = (centroids * centroids).sum(1)
     dist = torch.empty(n, dtype=cdt)
     idx = torch.empty(n, dtype=torch.int64)
-    step = max(1, TILE_ELEMENTS // k)
+    step = max(1, TILE // k)
     for i in range(0, n, step):
         xt = x[i:i + step].to(cdt).contiguous()
         g = xt @ centroids.T
