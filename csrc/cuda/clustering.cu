@@ -20,6 +20,7 @@
 
 #include "rlmba/bindings.h"
 #include "rlmba/select.h"
+#include "rlmba/storage.h"
 
 namespace py = pybind11;
 
@@ -214,19 +215,10 @@ namespace rc = rlmba::cuda;
 using rlmba::select::BFloat16;
 using rlmba::select::Half16;
 
-template <class T> T* ptr(uintptr_t p) { return reinterpret_cast<T*>(p); }
+using rlmba::select::by_storage;
+using rlmba::select::ptr;
 cudaStream_t as_stream(uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
 
-template <class Fn> void by_storage(int storage, uintptr_t x, Fn&& fn) {
-  using namespace rlmba::select;
-  switch (storage) {
-    case kFloat32: return fn(ptr<const float>(x), static_cast<float*>(nullptr));
-    case kFloat64: return fn(ptr<const double>(x), static_cast<double*>(nullptr));
-    case kFloat16: return fn(ptr<const Half16>(x), static_cast<float*>(nullptr));
-    case kBFloat16: return fn(ptr<const BFloat16>(x), static_cast<float*>(nullptr));
-  }
-  throw std::invalid_argument("unknown storage code");
-}
 }  // namespace
 
 RLMBA_BINDINGS(cuda_clustering) {
