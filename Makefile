@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc -type f 2>/dev/null)
 
-.PHONY: demo test test-all bench results info build clean
+.PHONY: demo test test-all bench results compare info build clean
 
 demo: $(VENV)/.built
 	$(VENV)/bin/rlmba demo
@@ -21,6 +21,13 @@ bench: $(VENV)/.built
 
 results: $(VENV)/.built
 	$(PY) benchmarks/report.py
+
+# The README's comparison table: the paper's reward baselines (GCNAL, BADGE, BMMAL), then every
+# strategy with RL-MBA's relative reward against them; rlmba-compare/paper_table.md (~10 min).
+COMPARE := --initial 20 --budget 20 --rounds 6 --seeds 0 1 2 3 4 --threads 1
+compare: $(VENV)/.built
+	$(VENV)/bin/rlmba baselines $(COMPARE) --out rlmba-compare/baselines
+	$(VENV)/bin/rlmba run --strategy all $(COMPARE) --baselines rlmba-compare/baselines/baselines.json --out rlmba-compare
 
 info: $(VENV)/.built
 	$(VENV)/bin/rlmba info

@@ -12,7 +12,8 @@ strategy's random stream, so all strategies of a seed start from the same labels
 Outputs (``out``): everything :func:`rlmba.learn.report.write_results` writes (metrics.json/csv,
 curves.json, summary.txt, learning_curve.png with every strategy in one plot), plus
 ``comparison.md`` (test Top-1 at each budget mean +- std over seeds, AULC, selection time per
-round) and ``comparison.csv`` (the same numbers, one row per strategy).
+round), ``comparison.csv`` (the same numbers, one row per strategy) and ``paper_table.md`` (the
+final-budget Top-1 beside the paper's table, with ranks).
 """
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ from .runner import Experiment
 from .strategies import STRATEGIES, available_strategies
 
 PAPER_BASELINES = ("gcnal", "badge", "bmmal")  # the paper's reward baselines E
+# Top-1 at 3,000 labels from the paper's main table (METHOD.md): data, backbones and budget differ
+PAPER_DATASETS = ("Food101", "KineticsSound", "VGGSound")
+PAPER_TOP1 = {"random": (.8470, .4650, .2173), "entropy": (.8480, .4650, .2043), "gcnal": (.8510, .4600, .2033),
+              "coreset": (.8422, .4600, .2013), "deepfool": (.8500, .4680, .1973), "bald": (.8450, .4550, .1993),
+              "badge": (.8420, .4700, .2023), "bmmal": (.8609, .4745, .2053), "rlmba": (.8650, .4841, .2223)}
 CANONICAL = ("random", "entropy", "margin", "least_confidence", "bald", "coreset", "badge", "bmmal",
              "deepfool", "gcnal", "uncertaingcn", "amcb_only", "efda_only", "rlmba")
 
@@ -117,14 +123,38 @@ def comparison_markdown(results: dict, split: str = "test") -> str:
     return "\n".join(lines) + "\n"
 
 
+def paper_table_markdown(results: dict, split: str = "test") -> str:
+    """Our final-budget Top-1 and AULC per strategy beside the paper's Top-1 (ranks in brackets,
+    1 = best of the paper's nine methods in that column)."""
+    labels, rows = comparison(results, split)
+    ours = {r["strategy"]: r for r in rows}
+    shared = [n for n in PAPER_TOP1 if n in ours]
+    rank = {n: 1 + sum(ours[m]["top1"][-1][0] > ours[n]["top1"][-1][0] for m in shared) for n in shared}
+    paper_rank = [{n: 1 + sum(PAPER_TOP1[m][d] > PAPER_TOP1[n][d] for m in PAPER_TOP1) for n in PAPER_TOP1}
+                  for d in range(len(PAPER_DATASETS))]
+    nseeds = max((r["seeds"] for r in rows), default=0)
+    lines = [f"| strategy | {results['dataset']['name']} Top-1 @ {labels[-1]} labels ({nseeds} seeds) | AULC | "
+             + " | ".join(f"paper: {d} @ 3,000" for d in PAPER_DATASETS) + " |", "|---|---|---|" + "---|" * len(PAPER_DATASETS)]
+    for r in rows:
+        n, (m, s) = r["strategy"], r["top1"][-1]
+        mine = f"{m:.3f} ± {s:.3f}" + (f" ({rank[n]})" if n in rank else "")
+        paper = [f"{PAPER_TOP1[n][d]:.4f} ({paper_rank[d][n]})" if n in PAPER_TOP1 else "—"
+                 for d in range(len(PAPER_DATASETS))]
+        lines.append(f"| {n} | {mine} | {r['aulc'][0]:.3f} ± {r['aulc'][1]:.3f} | " + " | ".join(paper) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_comparison(results: dict, out: str, split: str = "test") -> dict[str, str]:
-    """:func:`rlmba.learn.report.write_results` plus comparison.md and comparison.csv."""
+    """:func:`rlmba.learn.report.write_results` plus comparison.md/.csv and paper_table.md."""
     check_protocol(results)
     paths = write_results(results, out)
     paths["comparison"] = os.path.join(out, "comparison.md")
     paths["comparison_csv"] = os.path.join(out, "comparison.csv")
     with open(paths["comparison"], "w") as f:
         f.write(comparison_markdown(results, split))
+    paths["paper_table"] = os.path.join(out, "paper_table.md")
+    with open(paths["paper_table"], "w") as f:
+        f.write(paper_table_markdown(results, split))
     labels, rows = comparison(results, split)
     rounds = max((len(r["select_s"]) for r in rows), default=0)
     header = (["strategy", "seeds"] + [f"top1_{n}_{k}" for n in labels for k in ("mean", "std")]
