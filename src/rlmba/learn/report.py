@@ -75,23 +75,35 @@ def summary_table(results: dict) -> str:
 
 
 def plot_learning_curve(results: dict, path: str) -> None:
+    """Mean test Top-1 per strategy, a +-1 std band over seeds. Many strategies: 20 distinct
+    colours, the legend outside the axes, bands fainter; RL-MBA drawn thick and black on top."""
+    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     labels, curves = curve(results["runs"], "test")
-    fig = Figure(figsize=(6, 4), dpi=120)
+    many = len(curves) > 6
+    fig = Figure(figsize=(8 if many else 6, 4.5 if many else 4), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for name, per_seed in curves.items():
+    palette = colormaps["tab20" if many else "tab10"].colors
+    for i, (name, per_seed) in enumerate(curves.items()):
         t = torch.tensor(per_seed, dtype=torch.float64)
         mean, std = t.mean(0), t.std(0, unbiased=False)
-        ax.plot(labels, mean.tolist(), marker="o", ms=3, label=name)
-        ax.fill_between(labels, (mean - std).tolist(), (mean + std).tolist(), alpha=0.2)
+        ours = name == "rlmba"
+        color = "black" if ours else palette[i % len(palette)]
+        ax.plot(labels, mean.tolist(), marker="o", ms=3, lw=2.2 if ours else 1.2, color=color, label=name,
+                ls="-" if ours or i < 10 else "--", zorder=3 if ours else 2)
+        ax.fill_between(labels, (mean - std).tolist(), (mean + std).tolist(), color=color,
+                        alpha=0.06 if many else 0.2, lw=0)
     ax.set_xlabel("labeled samples")
     ax.set_ylabel("test Top-1")
     ax.set_title(f"{results['dataset']['name']}: mean and +-1 std over seeds")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if many:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    else:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path)
 
