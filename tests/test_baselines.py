@@ -344,7 +344,7 @@ def test_ablations_are_the_top_q_of_their_scores(real):
     out = st.outputs
     amcb = make_strategy("amcb_only").select(st)
     q = efda_round_scores(out.modality_logits, out.features, st.weights, st.temperatures, 6, kappa=1,
-                          kind="entropy", generator=torch.Generator().manual_seed(1)).q
+                          beta=RLMBAConfig().beta, kind="entropy", generator=torch.Generator().manual_seed(1)).q
     assert torch.equal(amcb, topb_select(q, 6))
     efda = [make_strategy("efda_only").select(_state(ds, model, 6, labeled, seed=1, weights=w))
             for w in ([0.8, 0.2], [0.1, 0.9], [0.5, 0.5])]
