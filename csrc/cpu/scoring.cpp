@@ -1,187 +1,37 @@
 // C++/OpenMP CPU kernels of the scoring ops: rlmba::cpu::{fuse_evidence, dirichlet_uncertainty,
 // efda_scores, uncertainty_scores, bald}, float32 and float64, bound as _C.cpu_<op>.
 //
-// Layout ("row lanes"): rows are processed in groups of R (32 for C < 16, else 16); within a
-// group the rows are the SIMD lanes and the classes are walked one at a time, so every per-row
-// reduction (S = sum_c alpha_c, max, entropy sums) is a vertical vector add however small C is
-// (with the classes as lanes, C = 10 would fill 10 of 16 lanes). The group's rows are first
-// transposed into a [C][R] tile that stays in L1; the math then runs over the tile as one long
-// contiguous loop, and the per-row passes read it back. Each input element is read from memory
-// once; alpha is never written out. The last group is shifted back to end at row n (its extra
-// lanes recompute rows of the previous group bit for bit and are not stored), so results never
-// depend on how a pool is chunked.
+// Layout ("row lanes", rlmba/cpu_lanes.h): rows are processed in groups of R (32 for C < 16, else
+// 16); within a group the rows are the SIMD lanes and the classes are walked one at a time, so
+// every per-row reduction (S = sum_c alpha_c, max, entropy sums) is a vertical vector add however
+// small C is (with the classes as lanes, C = 10 would fill 10 of 16 lanes). The group's rows are
+// first transposed into a [C][R] tile that stays in L1; the math then runs over the tile as one
+// long contiguous loop, and the per-row passes read it back. Each input element is read from
+// memory once; alpha is never written out. The last group is shifted back to end at row n, so
+// results never depend on how a pool is chunked.
 //
 // Threads: OpenMP, each thread one contiguous range of groups (static schedule).
 // ISA: every group loop is compiled three times (baseline x86-64, AVX2+FMA, AVX-512) from the
-// same always-inline body, and the best one the CPU supports runs (__builtin_cpu_supports);
-// never -march=native. RLMBA_CPU_ISA (or the isa= argument) forces baseline / avx2 / avx512,
-// or "rows": the one-row-at-a-time helpers of rlmba/math.h that the CUDA kernels run.
+// same always-inline body (RLMBA_ISA_CLONES), and the best one the CPU supports runs
+// (__builtin_cpu_supports); never -march=native. RLMBA_CPU_ISA (or the isa= argument) forces
+// baseline / avx2 / avx512, or "rows": the one-row-at-a-time helpers of rlmba/math.h that the
+// CUDA kernels run.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "rlmba/bindings.h"
+#include "rlmba/cpu_lanes.h"
 #include "rlmba/math.h"
-#ifdef RLMBA_WITH_OPENMP
-#include <omp.h>
-#endif
 
 namespace py = pybind11;
-
-// Lane loops are independent across iterations: `omp simd` (any OpenMP or -fopenmp-simd build)
-// lets the vectoriser skip its dependence and cost checks; without OpenMP, GCC's ivdep.
-#define RLMBA_PRAGMA(x) _Pragma(#x)
-#ifdef _OPENMP
-#define RLMBA_SIMD _Pragma("omp simd")
-#define RLMBA_SIMD_SUM(var) RLMBA_PRAGMA(omp simd reduction(+ : var))
-#else
-#define RLMBA_SIMD _Pragma("GCC ivdep")
-#define RLMBA_SIMD_SUM(var)
-#endif
 
 namespace rlmba {
 namespace cpu {
 using namespace rlmba::math;
-
-constexpr int kPad = 32;                       // inputs of fewer rows are padded to this many
-constexpr int64_t kMinParallelWork = 1 << 15;  // elements below which one thread runs
-constexpr int64_t kWideC = 16;                 // C from which groups are 16 rows, not 32
-inline int group_width(int64_t C) { return C < kWideC ? 32 : 16; }
-
-// ---------------------------------------------------------------- ISA selection
-enum class Isa { kBaseline, kAvx2, kAvx512, kRows };
-
-inline const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kRows: return "rows";
-    default: return "baseline";
-  }
-}
-
-inline Isa best_isa() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
-    return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-  return Isa::kBaseline;
-}
-
-// requested: "" (then $RLMBA_CPU_ISA, default "auto"), auto, baseline, avx2, avx512 or rows.
-inline Isa resolve_isa(std::string requested) {
-  std::string source = "isa";
-  if (requested.empty()) {
-    const char* env = std::getenv("RLMBA_CPU_ISA");
-    requested = env && *env ? env : "auto";
-    source = "RLMBA_CPU_ISA";
-  }
-  const Isa best = best_isa();
-  Isa isa;
-  if (requested == "auto") return best;
-  if (requested == "baseline") isa = Isa::kBaseline;
-  else if (requested == "avx2") isa = Isa::kAvx2;
-  else if (requested == "avx512") isa = Isa::kAvx512;
-  else if (requested == "rows") isa = Isa::kRows;
-  else throw py::value_error(source + ": expected auto, baseline, avx2, avx512 or rows, got '" + requested + "'");
-  if (isa != Isa::kRows && static_cast<int>(isa) > static_cast<int>(best))
-    throw py::value_error(source + "=" + requested + ": this CPU supports at most " + isa_name(best));
-  return isa;
-}
-
-#define RLMBA_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define RLMBA_AVX512 \
-  __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,f16c,prefer-vector-width=512")))
-
-template <class T, class J> using GroupFn = void (*)(const J&, int64_t, int64_t, T*);
-
-// Three clones of a loop over groups g0 .. g1, each running `call` (which names j, g0, g1, s),
-// and name_for<T>(isa) to pick one. Inlining the always-inline body into each clone compiles
-// it, and the math.h functions in it, for that clone's ISA.
-#define RLMBA_ISA_CLONES(name, Job, call)                                                         \
-  template <class T> void name##_baseline(const Job<T>& j, int64_t g0, int64_t g1, T* s) { call; } \
-  template <class T> RLMBA_AVX2 void name##_avx2(const Job<T>& j, int64_t g0, int64_t g1, T* s) {  \
-    call;                                                                                          \
-  }                                                                                                \
-  template <class T> RLMBA_AVX512 void name##_avx512(const Job<T>& j, int64_t g0, int64_t g1, T* s) { \
-    call;                                                                                          \
-  }                                                                                                \
-  template <class T> GroupFn<T, Job<T>> name##_for(Isa isa) {                                      \
-    return isa == Isa::kAvx512 ? &name##_avx512<T> : isa == Isa::kAvx2 ? &name##_avx2<T>           \
-                                                                       : &name##_baseline<T>;      \
-  }
-// The group loop instantiated for both group widths, the width chosen by C.
-#define RLMBA_BY_WIDTH(name) \
-  (group_width(j.C) == 32 ? name<T, 32>(j, g0, g1, s) : name<T, 16>(j, g0, g1, s))
-
-// ---------------------------------------------------------------- threading and groups
-// fn(i0, i1, tid) over a static split of [0, count) into one contiguous range per thread.
-template <class Fn> void parallel_ranges(int64_t count, int threads, int64_t work, const Fn& fn) {
-#ifdef RLMBA_WITH_OPENMP
-  const int nt = work < kMinParallelWork ? 1 : static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
-#pragma omp parallel num_threads(nt)
-  {
-    const int64_t tid = omp_get_thread_num(), all = omp_get_num_threads();
-    fn(count * tid / all, count * (tid + 1) / all, static_cast<int>(tid));
-  }
-#else
-  (void)threads, (void)work;
-  fn(int64_t(0), count, 0);
-#endif
-}
-
-// Runs a group loop over all groups of n rows with per-thread scratch of `tiles` [C][R] tiles.
-template <class T, class J>
-void run_groups(GroupFn<T, J> fn, const J& job, int64_t n, int64_t C, int64_t tiles, int threads, int64_t work) {
-  const int R = group_width(C);
-  const int64_t groups = (n + R - 1) / R, stride = (tiles * C * R + 15) / 16 * 16;
-  std::vector<T> scratch(static_cast<size_t>(stride * std::max(threads, 1) + 16));
-  T* base = scratch.data() + (16 - (reinterpret_cast<uintptr_t>(scratch.data()) / sizeof(T)) % 16) % 16;
-  parallel_ranges(groups, threads, work, [&](int64_t g0, int64_t g1, int tid) { fn(job, g0, g1, base + tid * stride); });
-}
-
-// Group g covers rows [start, start + R) and stores lanes [first, last) (see the file header).
-struct Lanes {
-  int64_t start;
-  int first, last;
-};
-template <int R> RLMBA_INLINE Lanes group_lanes(int64_t g, int64_t n) {
-  const int64_t start = std::min(g * R, std::max<int64_t>(n, kPad) - R);
-  const int64_t end = std::min(g * R + R, n);
-  return {start, static_cast<int>(g * R - start), static_cast<int>(end - start)};
-}
-
-// Copies the n < kPad rows of an [n, C] block to kPad rows at dst, the last row repeated.
-template <class T> void pad_rows(const T* x, int64_t n, int64_t C, T* dst) {
-  for (int64_t r = 0; r < kPad; ++r) std::copy(x + std::min(r, n - 1) * C, x + std::min(r, n - 1) * C + C, dst + r * C);
-}
-
-// dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes. Narrow rows: strided
-// loads, class by class (the R rows' lines stay in L1). Wide rows: row by row, so the loads
-// stream in order instead of touching R lines at once.
-template <class T, int R, class F>
-RLMBA_INLINE void gather_lanes(const T* __restrict x, int64_t C, T* __restrict dst, const F& f) {
-  if (C < kWideC) {
-    for (int64_t c = 0; c < C; ++c) {
-      RLMBA_SIMD
-      for (int r = 0; r < R; ++r) dst[c * R + r] = f(x[r * C + c]);
-    }
-  } else {
-    for (int r = 0; r < R; ++r) {
-      RLMBA_SIMD
-      for (int64_t c = 0; c < C; ++c) dst[c * R + r] = f(x[r * C + c]);
-    }
-  }
-}
-
-template <class T, int R> RLMBA_INLINE void store_lanes(const T* u, const Lanes& g, T* out) {
-  for (int r = g.first; r < g.last; ++r) out[g.start + r] = u[r];
-}
 
 // ---------------------------------------------------------------- Dirichlet lane passes
 template <class T, int kKind> RLMBA_INLINE T dirichlet_term(T a, T S) {

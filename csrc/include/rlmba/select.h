@@ -1,6 +1,7 @@
 // Per-element helpers of the selection and clustering kernels, shared by the C++ kernels
-// (csrc/cpu/selection.cpp, clustering.cpp) and the CUDA kernels (csrc/cuda/selection.cu,
-// clustering.cu). Every function is inline and RLMBA_HD (__host__ __device__ under nvcc).
+// (csrc/cpu/topb.cpp, kcenter.cpp, clustering.cpp) and the CUDA kernels
+// (csrc/cuda/selection.cu, clustering.cu). Every function is inline and RLMBA_HD (__host__
+// __device__ under nvcc).
 //
 // - order keys: a float maps to an unsigned integer whose order is the order of "better"
 //   scores, so top-b selection is a radix select on integers (NaN -> key 0, never selected).
