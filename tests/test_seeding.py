@@ -96,6 +96,34 @@ def test_bmmal_matches_reference(backend, dtype, M, per_sample, gen):
     torch.testing.assert_close(idx, expected(p, hs, ref.modality_scales(c).reshape(-1, M), 3, b), rtol=0, atol=0)
 
 
+def _cpu_isas():
+    from rlmba import _C
+    return ["baseline"] + (["avx2"] if _C.cpu_isa("auto") in ("avx2", "avx512") else [])
+
+
+@pytest.mark.parametrize("isa", _cpu_isas())
+@pytest.mark.parametrize("M,per_sample", [(1, False), (2, True)])
+def test_cpp_float32_paths_match_reference(isa, M, per_sample, gen, monkeypatch):
+    """The C++ float32 update has an AVX2 intrinsics loop and a generic one (RLMBA_CPU_ISA=baseline):
+    both pick what the float64 reference picks, on group tails (N % 4 = 3) and odd widths."""
+    backend_or_skip("bmmal_select", "cpp", dtype=torch.float32)
+    monkeypatch.setenv("RLMBA_CPU_ISA", isa)
+    N, b = 2 * 2048 + 7, 48
+    p, hs = pool(N, 7, [37, 6][:M], torch.float32, gen)
+    c = torch.rand((N, M) if per_sample else (M,), generator=gen, dtype=torch.float64)
+    idx = bmmal_select(p, hs, c, b, torch.Generator().manual_seed(5), backend="cpp")
+    assert_valid(idx, N, b)
+    torch.testing.assert_close(idx, expected(p, hs, ref.modality_scales(c).reshape(-1, M), 5, b), rtol=0, atol=0)
+
+
+def test_cpp_bad_isa_names_the_variable(monkeypatch, gen):
+    backend_or_skip("badge_select", "cpp", dtype=torch.float32)
+    monkeypatch.setenv("RLMBA_CPU_ISA", "sse9")
+    p, (x,) = pool(50, 3, [4], torch.float32, gen)
+    with pytest.raises(ValueError, match="RLMBA_CPU_ISA"):
+        badge_select(p, x, 5, torch.Generator().manual_seed(0), backend="cpp")
+
+
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_backend_matches_materialised_float64(backend, gen):
     backend_or_skip("bmmal_select", backend, dtype=torch.float64)

@@ -23,11 +23,15 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #ifdef RLMBA_WITH_OPENMP
 #include <omp.h>
 #endif
 
 #include "rlmba/bindings.h"
+#include "rlmba/cpu_lanes.h"  // Isa, resolve_isa, RLMBA_AVX2
 #include "rlmba/seeding.h"
 
 namespace py = pybind11;
@@ -145,6 +149,135 @@ inline double update_dispatch(const Pool<double>& P, State& S, const Centre<doub
   return update_block_f64(P, S, ce, i0, i1);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// ---- float32 hot loop, AVX2 + FMA intrinsics (chosen at run time: Isa::kAvx2 or better; the
+// generic loop above runs for RLMBA_CPU_ISA=baseline/rows and on older CPUs). Same per-element math as update_block: the float -> double conversion is exact, q is
+// formed as double(p_k) - 1 at the label, products and sums in float64. Only the order of the
+// float64 dot-product sums differs (4 lanes, then a fixed pairwise reduction): ~1e-16 relative,
+// which the contract allows; D's block sum stays sequential (matches seeding::pick_in_block).
+// The newest pick in float64, zero-padded to whole vectors: q to 4 lanes, each h row to 4 lanes.
+struct Centre64 {
+  double a;
+  const double* s;  // the pick's scales row
+  std::vector<double> q;
+  std::vector<std::vector<double>> h;
+  Centre64(const Pool<float>& P, const State& S, int64_t c) : a(S.a[c]), s(P.s + c * P.s_stride) {
+    q.assign((P.C + 3) / 4 * 4, 0.0);
+    for (int64_t k = 0; k < P.C; ++k) q[k] = double(P.prow(c)[k]) - (k == S.y[c] ? 1.0 : 0.0);
+    for (int64_t m = 0; m < P.M; ++m) {
+      h.emplace_back((P.dim[m] + 3) / 4 * 4, 0.0);
+      for (int64_t k = 0; k < P.dim[m]; ++k) h[m][k] = double(P.hrow(m, c)[k]);
+    }
+  }
+};
+
+// The first n of 4 float lanes (n < 4: a masked load, which never reads past the row).
+RLMBA_AVX2 RLMBA_ALWAYS_INLINE __m256d load4(const float* x, int64_t n) {
+  if (n >= 4) return _mm256_cvtps_pd(_mm_loadu_ps(x));
+  const __m128i mask = _mm_cmpgt_epi32(_mm_set1_epi32(int(n)), _mm_setr_epi32(0, 1, 2, 3));
+  return _mm256_cvtps_pd(_mm_maskload_ps(x, mask));
+}
+
+// [sum v0, sum v1, sum v2, sum v3], each as (x0 + x1) + (x2 + x3).
+RLMBA_AVX2 RLMBA_ALWAYS_INLINE __m256d reduce4(__m256d v0, __m256d v1, __m256d v2, __m256d v3) {
+  const __m256d t0 = _mm256_hadd_pd(v0, v1), t1 = _mm256_hadd_pd(v2, v3);
+  return _mm256_add_pd(_mm256_permute2f128_pd(t0, t1, 0x20), _mm256_permute2f128_pd(t0, t1, 0x31));
+}
+
+// Four points at once, so that the FMA latency chains of different points interleave and each
+// centre vector is loaded once per four points. r[j]: the row of point j.
+// q_j.q_c = sum_k (p_jk - [k = y_j]) q_ck, lane j of the result.
+RLMBA_AVX2 RLMBA_ALWAYS_INLINE __m256d q_dot4(const float* const r[4], const int64_t y[4], const double* qc,
+                                              int64_t C) {
+  const __m256d one = _mm256_set1_pd(1.0), four = _mm256_set1_pd(4.0);
+  __m256d yv[4], acc[4], kv = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
+  for (int j = 0; j < 4; ++j) yv[j] = _mm256_set1_pd(double(y[j])), acc[j] = _mm256_setzero_pd();
+  for (int64_t k = 0; k < C; k += 4) {
+    const __m256d c = _mm256_loadu_pd(qc + k);
+    for (int j = 0; j < 4; ++j) {
+      const __m256d label = _mm256_and_pd(_mm256_cmp_pd(kv, yv[j], _CMP_EQ_OQ), one);
+      acc[j] = _mm256_fmadd_pd(_mm256_sub_pd(load4(r[j] + k, C - k), label), c, acc[j]);
+    }
+    kv = _mm256_add_pd(kv, four);
+  }
+  return reduce4(acc[0], acc[1], acc[2], acc[3]);
+}
+
+// h_j.h_c, lane j of the result; two accumulators per point (8 independent chains).
+RLMBA_AVX2 RLMBA_ALWAYS_INLINE __m256d h_dot4(const float* const r[4], const double* hc, int64_t n) {
+  __m256d acc[8];
+  for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_pd();
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256d c0 = _mm256_loadu_pd(hc + k), c1 = _mm256_loadu_pd(hc + k + 4);
+    for (int j = 0; j < 4; ++j) {
+      acc[2 * j] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(r[j] + k)), c0, acc[2 * j]);
+      acc[2 * j + 1] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(r[j] + k + 4)), c1, acc[2 * j + 1]);
+    }
+  }
+  for (; k < n; k += 4) {
+    const __m256d c = _mm256_loadu_pd(hc + k);
+    for (int j = 0; j < 4; ++j) acc[2 * j] = _mm256_fmadd_pd(load4(r[j] + k, n - k), c, acc[2 * j]);
+  }
+  return reduce4(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3]),
+                 _mm256_add_pd(acc[4], acc[5]), _mm256_add_pd(acc[6], acc[7]));
+}
+
+// Points i .. i + n - 1 (1 <= n <= 4; a short group repeats its last point in the spare lanes):
+// D <- min(D, d(., c)); returns sum plus their new D, added in index order.
+RLMBA_AVX2 RLMBA_ALWAYS_INLINE double update_group(const Pool<float>& P, State& S, const Centre64& ce,
+                                                     int64_t i, int64_t n, double sum) {
+  const float* r[4];
+  int64_t y[4], at[4];
+  for (int j = 0; j < 4; ++j) at[j] = i + std::min<int64_t>(j, n - 1), r[j] = P.prow(at[j]), y[j] = S.y[at[j]];
+  const __m256d qd = q_dot4(r, y, ce.q.data(), P.C);
+  __m256d hd = _mm256_setzero_pd();
+  for (int64_t m = 0; m < P.M; ++m) {
+    for (int j = 0; j < 4; ++j) r[j] = P.hrow(m, at[j]);
+    const __m256d s = _mm256_mul_pd(_mm256_setr_pd(P.scale(at[0], m), P.scale(at[1], m), P.scale(at[2], m),
+                                                   P.scale(at[3], m)), _mm256_set1_pd(ce.s[m]));
+    hd = _mm256_add_pd(hd, _mm256_mul_pd(s, h_dot4(r, ce.h[m].data(), P.dim[m])));
+  }
+  double q4[4], h4[4];
+  _mm256_storeu_pd(q4, qd);
+  _mm256_storeu_pd(h4, hd);
+  for (int j = 0; j < n; ++j) {
+    const double d = std::min(S.D[i + j], seeding::grad_dist2(S.a[i + j], ce.a, q4[j], h4[j]));
+    S.D[i + j] = d;
+    sum += d;
+  }
+  return sum;
+}
+
+RLMBA_AVX2 double update_block_avx2(const Pool<float>& P, State& S, const Centre64& ce, int64_t i0, int64_t i1) {
+  double sum = 0.0;
+  int64_t i = i0;
+  for (; i + 4 <= i1; i += 4) sum = update_group(P, S, ce, i, 4, sum);
+  if (i < i1) sum = update_group(P, S, ce, i, i1 - i, sum);
+  return sum;
+}
+
+#endif
+
+// One D update with pick c: `blocks(update)` runs update(i0, i1) on the blocks this thread claims.
+template <class T, class Blocks>
+void update_step(const Pool<T>& P, State& S, int64_t c, Isa, Blocks&& blocks) {
+  const Centre<T> ce(P, S, c);
+  blocks([&](int64_t i0, int64_t i1) { return update_dispatch(P, S, ce, i0, i1); });
+}
+template <class Blocks>
+void update_step(const Pool<float>& P, State& S, int64_t c, Isa isa, Blocks&& blocks) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) {
+    const Centre64 ce(P, S, c);
+    blocks([&](int64_t i0, int64_t i1) { return update_block_avx2(P, S, ce, i0, i1); });
+    return;
+  }
+#endif
+  const Centre<float> ce(P, S, c);
+  blocks([&](int64_t i0, int64_t i1) { return update_dispatch(P, S, ce, i0, i1); });
+}
+
 // argmax a, ties -> lowest index: the blocks' first maxima, combined in block order.
 int64_t first_pick(const State& S, const std::vector<int64_t>& best) {
   int64_t j = best[0];
@@ -200,7 +333,7 @@ void wait_until(Ready ready) {
 // nothing, instead of stalling a per-step barrier (this machine's other core is often busy).
 // Claims and completions are counted per step, so a late thread never touches another step.
 template <class T>
-void kmeanspp(const Pool<T>& P, const double* u, int64_t b, int64_t* out) {
+void kmeanspp(const Pool<T>& P, const double* u, int64_t b, Isa isa, int64_t* out) {
   State S(P.N);
   const int64_t nb = static_cast<int64_t>(S.block_sum.size());
   auto end = [&](int64_t k) { return std::min(P.N, (k + 1) * kBlock); };
@@ -232,11 +365,12 @@ void kmeanspp(const Pool<T>& P, const double* u, int64_t b, int64_t* out) {
           done[0].fetch_add(1, std::memory_order_release);
         }
       } else {
-        const Centre<T> ce(P, S, out[t - 1]);
-        for (int64_t k; (k = next[t].fetch_add(1, std::memory_order_relaxed)) < nb;) {
-          S.block_sum[k] = update_dispatch(P, S, ce, k * kBlock, end(k));
-          done[t].fetch_add(1, std::memory_order_release);
-        }
+        update_step(P, S, out[t - 1], isa, [&](auto update) {
+          for (int64_t k; (k = next[t].fetch_add(1, std::memory_order_relaxed)) < nb;) {
+            S.block_sum[k] = update(k * kBlock, end(k));
+            done[t].fetch_add(1, std::memory_order_release);
+          }
+        });
       }
       if (lead) {
         wait_until([&] { return done[t].load(std::memory_order_acquire) == nb; });
@@ -255,11 +389,11 @@ void kmeanspp(const Pool<T>& P, const double* u, int64_t b, int64_t* out) {
 template <class T>
 void run(uintptr_t probs, int64_t N, int64_t C, const std::vector<uintptr_t>& hs,
          const std::vector<int64_t>& dims, uintptr_t scales, bool per_sample, uintptr_t u, int64_t b,
-         uintptr_t out) {
+         Isa isa, uintptr_t out) {
   Pool<T> P{reinterpret_cast<const T*>(probs), N, C, static_cast<int64_t>(hs.size()), {}, dims,
             reinterpret_cast<const double*>(scales), per_sample ? static_cast<int64_t>(hs.size()) : 0};
   for (uintptr_t ptr : hs) P.h.push_back(reinterpret_cast<const T*>(ptr));
-  kmeanspp(P, reinterpret_cast<const double*>(u), b, reinterpret_cast<int64_t*>(out));
+  kmeanspp(P, reinterpret_cast<const double*>(u), b, isa, reinterpret_cast<int64_t*>(out));
 }
 
 }  // namespace
@@ -276,11 +410,12 @@ RLMBA_BINDINGS(cpu_seeding) {
           throw std::invalid_argument("kmeanspp_gradient: need 1 <= b <= N, C >= 1");
         if (hs.empty() || hs.size() != dims.size())
           throw std::invalid_argument("kmeanspp_gradient: need as many dims as feature matrices, at least one");
+        const rlmba::cpu::Isa isa = rlmba::cpu::resolve_isa("");  // $RLMBA_CPU_ISA, may raise
         py::gil_scoped_release release;
         if (f64)
-          rlmba::cpu::run<double>(probs, N, C, hs, dims, scales, per_sample, u, b, out);
+          rlmba::cpu::run<double>(probs, N, C, hs, dims, scales, per_sample, u, b, isa, out);
         else
-          rlmba::cpu::run<float>(probs, N, C, hs, dims, scales, per_sample, u, b, out);
+          rlmba::cpu::run<float>(probs, N, C, hs, dims, scales, per_sample, u, b, isa, out);
       },
       py::arg("probs"), py::arg("f64"), py::arg("N"), py::arg("C"), py::arg("hs"), py::arg("dims"),
       py::arg("scales"), py::arg("per_sample"), py::arg("u"), py::arg("b"), py::arg("out"),
