@@ -1,14 +1,22 @@
 """Throughput of the scoring ops on a million-sample pool: every CPU backend against the
-pure-PyTorch reference, eager and torch.compile'd. ``make results`` writes RESULTS.md."""
+pure-PyTorch reference, eager and torch.compile'd. ``make results`` writes RESULTS.md. A call
+after the correctness check measures the peak extra resident memory (see bench_selection.py)."""
 import pytest
 import torch
 
 import rlmba
+from bench_selection import peak_extra_bytes
 from common import check_once, compiled, providers, record, size
 from rlmba.reference import scoring as ref
 from rlmba.testing import make_logits
 
 N = size(1_000_000, 100_000)
+
+
+def _nbytes(args) -> int:
+    """Bytes of the tensors among ``args`` (lists of tensors included)."""
+    flat = [x for a in args for x in (a if isinstance(a, (list, tuple)) else [a])]
+    return sum(x.nbytes for x in flat if isinstance(x, torch.Tensor))
 
 
 def _run(benchmark, op, provider, ref_fn, args, public_call, case, bytes_moved, **sizes):
@@ -20,7 +28,9 @@ def _run(benchmark, op, provider, ref_fn, args, public_call, case, bytes_moved, 
     else:
         fn = lambda: public_call(provider)  # noqa: E731
     check_once(fn(), expected, f"{op}[{provider}]")
-    record(benchmark, op=op, provider=provider, case=case, bytes_moved=bytes_moved, **sizes)
+    _, extra = peak_extra_bytes(fn)  # after the first call: JIT compilation is not the op's memory
+    record(benchmark, op=op, provider=provider, case=case, bytes_moved=bytes_moved, peak_extra_bytes=extra,
+           input_bytes=_nbytes(args), **sizes)
     benchmark.pedantic(fn, rounds=7, warmup_rounds=1, iterations=1)
 
 

@@ -10,12 +10,14 @@ against three pure-PyTorch versions:
   version (its picks can differ from the float64 contract after rounding near a boundary).
 
 torch.compile is not a provider: the seeding loop is data-dependent Python control flow.
-Each provider's picks are checked against the float64 reference once before timing.
+Each provider's picks are checked against the float64 reference once before timing; a second
+run measures the peak extra resident memory (see bench_selection.py).
 """
 import pytest
 import torch
 
 from rlmba.ops.seeding import badge_select, bmmal_select
+from bench_selection import peak_extra_bytes
 from common import backends, record, size
 from rlmba.reference import seeding as ref
 from rlmba.testing import make_probs
@@ -70,8 +72,10 @@ def _run(benchmark, op, provider, p, hs, c):
     s64 = None if scales is None else scales.reshape(-1, M)
     want = ref.kmeanspp_factored(p.double(), [h.double() for h in hs], s64, u, B)
     torch.testing.assert_close(fn(), want, rtol=0, atol=0, msg=lambda m: f"{op}[{provider}] picks: {m}")
+    _, extra = peak_extra_bytes(fn)  # after the first call: JIT compilation is not the op's memory
     record(benchmark, op=op, provider=provider, case=f"M={M} N={N} C={C} h={H} b={B} float32",
-           bytes_moved=(B - 1) * N * (C + M * H) * 4, M=M, N=N, C=C, h=H, b=B)
+           bytes_moved=(B - 1) * N * (C + M * H) * 4, M=M, N=N, C=C, h=H, b=B, peak_extra_bytes=extra,
+           input_bytes=p.nbytes + sum(h.nbytes for h in hs))
     slow = provider in ("torch-eager", "torch-factored")
     benchmark.pedantic(fn, rounds=3 if slow else 7, warmup_rounds=0 if slow else 1, iterations=1)
 

@@ -1,11 +1,16 @@
 """Run the benchmark suites and write benchmarks/RESULTS.md: ``make results`` (or
-``python benchmarks/report.py [pytest args...]``, e.g. ``-k efda`` for one suite)."""
+``python benchmarks/report.py [pytest args...]``, e.g. ``-k efda`` for one suite).
+
+The raw pytest-benchmark data is kept in benchmarks/results.json. ``--update`` re-runs only the
+selected benchmarks and replaces their groups there, keeping the others; RESULTS.md names every
+command whose numbers it shows."""
 from __future__ import annotations
 
 import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -42,27 +47,30 @@ def table(rows: list[dict]) -> list[str]:
         info, t = r["extra_info"], r["stats"]["median"]
         cells = [info["provider"], f"{t * 1e3:.2f}", f"{info['bytes'] / t / 1e9:.1f}"]
         cells += [f"{medians[ref] / t:.1f}x" for ref in refs]
-        cells += [_extra(k, info.get(k)) for k in extras]
+        cells += [_extra(k, info.get(k), info) for k in extras]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _extra(key: str, value) -> str:
+def _extra(key: str, value, info: dict) -> str:
     if value is None:
         return ""
-    return f"{value / 2**20:.0f} MiB" if key == "peak_extra_bytes" else f"{value:.1f}"
+    if key != "peak_extra_bytes":
+        return f"{value:.1f}"
+    size = info.get("input_bytes")
+    return f"{value / 2**20:.0f} MiB" + (f" ({value / size:.2f}x input)" if size else "")
 
 
-def write(data: dict, path: str, command: str) -> None:
+def write(data: dict, path: str) -> None:
     groups = defaultdict(list)
     for bench in data["benchmarks"]:
         groups[bench["group"]].append(bench)
     first = data["benchmarks"][0]["extra_info"] if data["benchmarks"] else {}
+    runs = "; ".join(f"`{r['command']}` on {r['date']} (git {r['git']})" for r in data["runs"])
     lines = [
         "# rlmba benchmark results", "",
-        f"Produced by `{command}` on {datetime.date.today()} — git {first.get('git', '?')}, "
-        f"{first.get('threads', '?')} threads, torch {first.get('torch', '?')}, {cpu_model()}, "
-        f"python {platform.python_version()}.",
+        f"Produced by {runs}: {first.get('threads', '?')} threads, torch {first.get('torch', '?')}, "
+        f"{cpu_model()}, python {platform.python_version()}.",
         "Medians of 7 rounds after a warm-up; every provider's output was checked against the "
         "reference before timing. GB/s counts the bytes the op must move at least (inputs read "
         "once, outputs written once). Ratios are against the pure-PyTorch references (torch-*) in "
@@ -74,10 +82,32 @@ def write(data: dict, path: str, command: str) -> None:
         f.write("\n".join(lines))
 
 
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with every group that ``new`` measured replaced by ``new``'s benchmarks."""
+    fresh = {b["group"] for b in new["benchmarks"]}
+    kept = [b for b in old["benchmarks"] if b["group"] not in fresh]
+    return {"benchmarks": kept + new["benchmarks"], "runs": old["runs"] + new["runs"]}
+
+
 def main(argv: list[str]) -> None:
+    update = "--update" in argv
+    argv = [a for a in argv if a != "--update"]
     data = run(argv)
+    sha = next((b["extra_info"].get("git", "?") for b in data["benchmarks"]), "?")
+    command = "make results" if not argv else f"python benchmarks/report.py {shlex.join(argv)}"
+    if os.environ.get("RLMBA_BENCH_QUICK") == "1":
+        command = "RLMBA_BENCH_QUICK=1 " + command
+    data = {"benchmarks": data["benchmarks"],
+            "runs": [{"command": command + (" --update" if update else ""), "date": str(datetime.date.today()),
+                      "git": sha}]}
+    raw = os.path.join(HERE, "results.json")
+    if update and os.path.exists(raw):
+        with open(raw) as f:
+            data = merge(json.load(f), data)
+    with open(raw, "w") as f:
+        json.dump(data, f, indent=1)
     path = os.path.join(HERE, "RESULTS.md")
-    write(data, path, "make results" if not argv else f"python benchmarks/report.py {' '.join(argv)}")
+    write(data, path)
     print(f"wrote {path}")
 
 
