@@ -123,6 +123,27 @@ def test_topb_chunks_memmap_and_iterators(backend, gen, tmp_path):
         run_topb(backend, iter([(0, x[:100]), (50, x[50:150])]), 10)
 
 
+@pytest.mark.parametrize("wide_counters", [False, True])
+def test_topb_numba_float64_radix_levels(gen, monkeypatch, wide_counters):
+    """float64 bins crowded at the top 16, 32 and 48 key bits drive the numba radix select
+    through its deeper levels (the float32 tests reach level 2 at most); wide_counters lowers
+    the uint32 counter limit so the int64 counters run too."""
+    backend_or_skip("topb_select", "numba", dtype=torch.float64)
+    if wide_counters:
+        from rlmba.backends.numba import selection as numba_sel
+        monkeypatch.setattr(numba_sel, "KERNEL_MAX_N", 1 << 10)
+    n = 50_021
+    cases = {"all_equal": torch.full((n,), 0.5, dtype=torch.float64),
+             "two_values": (torch.arange(n) % 2).double(),
+             "narrow": 1 + 1e-9 * torch.rand(n, generator=gen, dtype=torch.float64),  # 3rd digit decides
+             "narrow_ties": 1 + 1e-12 * torch.randint(0, 5, (n,), generator=gen).double()}
+    for name, x in cases.items():
+        for b in (1, 1000, n // 3):
+            for largest in (True, False):
+                out = run_topb("numba", x, b, largest).numpy()
+                np.testing.assert_array_equal(out, oracle_topb(x, b, largest), err_msg=f"{name} b={b}")
+
+
 def test_topb_bad_input():
     x = torch.randn(10)
     with pytest.raises(ValueError, match="b: expected 1 <= b"):

@@ -3,11 +3,15 @@
 Inputs follow the contract in :mod:`rlmba.ops.selection`: a validated, contiguous float32 or
 float64 CPU tensor per chunk, viewed through ``Tensor.numpy()`` without a copy.
 
-top-b is a selection, not a sort: one O(n) partition finds the threshold key t (the b-th best),
-one ordered pass keeps every key better than t and the first (lowest-index) keys equal to t
-until b are kept, and only those b are sorted (stable, so ties stay in index order). The result
-is the first b of the reference's stable sort exactly, for any thread count (the kernel is
-serial: the pass is memory-bound and a chunk is at most 2^24 scores).
+top-b is a selection, not a sort: a radix select on unsigned rank keys (the IEEE bits made
+monotone, as in csrc/include/rlmba/select.h). One histogram pass of the keys' top 16 bits finds
+the bin of the b-th best key (a pass over the next 16 bits of that bin's keys only when it is
+crowded), one ordered pass keeps every key better than the bin and the bin's keys (the first,
+lowest-index ones when the bin is a single key), and only those ~b are partitioned and sorted
+(stable, so ties stay in index order). The scores are only read, typically twice; the extra
+memory is 2 x 2^16 counters + O(b + 2^14) candidates, whatever n. The result is the first b of
+the reference's stable sort exactly, for any thread count (the kernel is serial: each pass is
+memory-bound and a chunk is at most 2^24 scores by default).
 """
 from __future__ import annotations
 
@@ -25,51 +29,196 @@ def _supports(dtype=None, **_facts) -> list[str]:
     return []
 
 
-@njit(cache=True)
-def _topb_kernel(x, b, largest):
-    """Local indices of the min(b, #non-NaN) best of x [n], best first.
+# Digits of the radix select: 16 bits, so a histogram is 2 x 2^16 uint32 counters (512 KiB,
+# L2-resident) and a float32 key has 2 levels, a float64 key 4.
+DIGIT_BITS = 16
+NBINS = 1 << DIGIT_BITS
+# In-bin keys the ordered pass may buffer (besides b) rather than pay one more level's pass.
+BIN_CAP = 1 << 14
+# Keys per hit test of the ordered pass (one vectorised compare-and-count per block).
+BLOCK = 64
+# Above this many scores the counters are int64 (uint32 holds n / 2 per copy up to here).
+KERNEL_MAX_N = 1 << 32
 
-    Keys: -x (largest) or x, plus 0.0 so -0.0 and +0.0 are one key; smaller key = better.
-    Moves: reads x twice (keys, ordered pass), writes n keys once, sorts b keys.
+# Hot loops index with np.uintp: numba then emits no negative-index wraparound, which would
+# otherwise turn the vectorised block loop into gathers (4x slower).
+
+
+@njit(inline="always")
+def _rank_key(w, top, inf, ones, flip):
+    """Rank key of the IEEE bits w (uint32 / uint64, as the scores): smaller = better, as uint64.
+
+    The bits are made monotone in the value (negative: flip all bits; non-negative: set the
+    sign bit), then complemented for largest (flip = all ones), so the best score gets the
+    smallest key. -0.0 (the sign bit alone) is read as +0.0 first: the zeros are one key. NaN
+    (exponent all ones, mantissa non-zero) -> all ones, whose top 16 bits 0xffff no other score
+    has (the infinities map to 0x007f... and 0xff80..., float64: 0x000f... and 0xfff0...), so
+    the count of top digit 0xffff is the NaN count and NaN is never selected.
+    Only ^ & | on operands of w's type: numba widens ~ of a uint32 to int64.
     """
-    n = x.shape[0]
-    keys = np.empty(n, dtype=x.dtype)
-    pos = np.empty(n, dtype=np.int64)  # local index of each key (NaNs dropped, order kept)
-    m = 0
-    for i in range(n):
-        v = x[i]
-        if v == v:  # NaN is never selected
-            keys[m] = (-v if largest else v) + 0.0
-            pos[m] = i
-            m += 1
-    keys = keys[:m]
-    b = min(b, m)
-    if b == 0:
+    w = w ^ w if w == top else w
+    k = (w ^ ones if w & top else w | top) ^ flip
+    if (w & (top ^ ones)) > inf:
+        k = ones
+    return np.uint64(k)
+
+
+@njit(inline="always")
+def _block_hits(u, i0, top, inf, ones, flip, lo, span):
+    """Keys in [lo, lo + span] among the BLOCK keys from i0: one vectorised count (unsigned
+    wrap-around makes the range test one compare)."""
+    hits = 0
+    for j in range(BLOCK):
+        hits += _rank_key(u[np.uintp(i0 + j)], top, inf, ones, flip) - lo <= span
+    return hits
+
+
+@njit(cache=True)
+def _top_hist(u, top, inf, ones, flip, shift, count):
+    """Level 1: histogram [2 * NBINS] of the top 16 bits (key >> shift) of every key, in two
+    copies for even and odd i, so a run of equal digits (sorted input) alternates between two
+    counters. Moves: one read of the scores (a scattered increment per score, L2-resident)."""
+    h = np.zeros(2 * NBINS, dtype=count.dtype)
+    n, nb = u.shape[0], np.uintp(NBINS)
+    for i in range(0, n - 1, 2):
+        k0 = _rank_key(u[np.uintp(i)], top, inf, ones, flip)
+        k1 = _rank_key(u[np.uintp(i + 1)], top, inf, ones, flip)
+        h[np.uintp(k0 >> shift)] += 1
+        h[nb + np.uintp(k1 >> shift)] += 1
+    if n & 1:
+        h[np.uintp(_rank_key(u[np.uintp(n - 1)], top, inf, ones, flip) >> shift)] += 1
+    return h
+
+
+@njit(cache=True)
+def _bin_hist(u, top, inf, ones, flip, lo, span, shift, count):
+    """Next level: the same histogram of the digit (key >> shift) & 0xffff over the keys in the
+    bin [lo, lo + span] only. Blocks without one are skipped after a vectorised hit test, so a
+    small bin costs little more than one streaming read."""
+    h = np.zeros(2 * NBINS, dtype=count.dtype)
+    mask, n = np.uint64(NBINS - 1), u.shape[0]
+    for i0 in range(0, n, BLOCK):
+        if i0 + BLOCK <= n and _block_hits(u, i0, top, inf, ones, flip, lo, span) == 0:
+            continue
+        for i in range(i0, min(i0 + BLOCK, n)):
+            k = _rank_key(u[np.uintp(i)], top, inf, ones, flip)
+            if k - lo <= span:
+                h[(np.uintp(i & 1) << np.uintp(DIGIT_BITS)) | np.uintp((k >> shift) & mask)] += 1
+    return h
+
+
+@njit(inline="always")
+def _find_bin(h, need):
+    """First digit d whose running count reaches need: (d, count below d, count of d)."""
+    below = 0
+    for d in range(NBINS):
+        cd = np.int64(h[d]) + np.int64(h[NBINS + d])
+        if below + cd >= need:
+            return d, below, cd
+        below += cd
+    return NBINS - 1, below, 0  # not reached: need <= the total count
+
+
+@njit(cache=True)
+def _collect(u, top, inf, ones, flip, lo, hi, take, size):
+    """Ordered pass: (keys, indices) of every key < lo and of the first `take` keys in [lo, hi],
+    in index order, `size` in all (the caller's counts). Each block of BLOCK keys is first
+    tested with a vectorised count of keys <= hi; only blocks with a hit are scanned. Stops
+    once `size` are kept (all-equal scores: after the first b)."""
+    ck = np.empty(size, dtype=np.uint64)
+    ci = np.empty(size, dtype=np.int64)
+    c = taken = 0
+    n, zero = u.shape[0], np.uint64(0)
+    for i0 in range(0, n, BLOCK):
+        if i0 + BLOCK <= n and _block_hits(u, i0, top, inf, ones, flip, zero, hi) == 0:
+            continue
+        for i in range(i0, min(i0 + BLOCK, n)):
+            k = _rank_key(u[np.uintp(i)], top, inf, ones, flip)
+            if k <= hi and (k < lo or taken < take):
+                taken += k >= lo
+                ck[c], ci[c] = k, i
+                c += 1
+        if c == size:
+            break
+    return ck, ci
+
+
+@njit(cache=True)
+def _threshold_filter(ck, ci, lo, r):
+    """Keep, in place and in index order, every key < lo (better than the bin) and the r best
+    keys >= lo (in the bin): those < t, then the first keys == t, t being the r-th best in-bin
+    key (np.partition of a copy of the in-bin keys). Returns the kept count."""
+    bk = ck[ck >= lo]
+    t = np.partition(bk, r - 1)[r - 1]
+    ties = r - np.sum(bk < t)  # keys == t that fit, lowest index first
+    keep = 0
+    for q in range(ck.shape[0]):
+        k = ck[q]
+        if k < t or (k == t and ties > 0):
+            ties -= k == t
+            ck[keep], ci[keep] = k, ci[q]
+            keep += 1
+    return keep
+
+
+@njit(cache=True)
+def _topb_kernel(u, b, top, inf, ones, flip, kbits, count):
+    """Local indices of the min(b, #non-NaN) best of the scores with IEEE bits u [n], best first.
+
+    Radix select on rank keys (_rank_key; kbits = 32 or 64): a histogram of the top 16 bits
+    gives the bin holding the need-th best key, with `better` keys below it and `inbin` in it.
+    While the bin holds more than max(BIN_CAP, need) keys and key bits are left, one more pass
+    histograms the next 16 bits of the keys in the bin. The ordered pass then keeps the keys
+    below the bin and the in-bin keys (at full key width the bin is one key t: only its first
+    need - better, lowest index first); if more were kept, the exact threshold among the in-bin
+    keys is found by partition. The need kept keys are sorted stably by key (ties stay in index
+    order): the first b of a stable sort of the non-NaN scores. count: an empty array whose
+    dtype is the counters'.
+    Moves (the scores are only read): 2 reads when the b-th best key's top-16-bit bin holds at
+    most max(BIN_CAP, b) keys (random normal scores), one more per refined level otherwise
+    (float32 at most 3, float64 at most 5; the ordered pass of all-equal scores reads a prefix).
+    Extra memory: 2 x 2^16 counters (512 KiB) + at most 2b + BIN_CAP (key, index) pairs.
+    """
+    zero, one, digit = np.uint64(0), np.uint64(1), np.uint64(DIGIT_BITS)
+    shift = np.uint64(kbits) - digit
+    h = _top_hist(u, top, inf, ones, flip, shift, count)
+    nan = np.int64(h[NBINS - 1]) + np.int64(h[2 * NBINS - 1])  # top digit 0xffff: NaN only
+    need = min(b, u.shape[0] - nan)
+    if need <= 0:
         return np.empty(0, dtype=np.int64)
-    t = np.partition(keys, b - 1)[b - 1]  # partition copies: keys keep index order
-    better = 0
-    for j in range(m):
-        if keys[j] < t:
-            better += 1
-    ties_left = b - better  # keys equal to t that fit, lowest index first
-    chosen = np.empty(b, dtype=np.int64)
-    ck = np.empty(b, dtype=x.dtype)
-    c = 0
-    for j in range(m):
-        kj = keys[j]
-        if kj < t or (kj == t and ties_left > 0):
-            if kj == t:
-                ties_left -= 1
-            chosen[c] = pos[j]
-            ck[c] = kj
-            c += 1
-    order = np.argsort(ck, kind="mergesort")  # stable: equal keys keep index order
-    return chosen[order]
+    d, better, inbin = _find_bin(h, need)
+    lo = np.uint64(d) << shift  # the bin: keys in [lo, lo + 2^shift)
+    while inbin > max(BIN_CAP, need) and shift > zero:
+        h = _bin_hist(u, top, inf, ones, flip, lo, (one << shift) - one, shift - digit, count)
+        shift -= digit
+        d, below, inbin = _find_bin(h, need - better)
+        better += below
+        lo |= np.uint64(d) << shift
+    r = need - better  # in-bin keys wanted
+    take = r if shift == zero else inbin
+    ck, ci = _collect(u, top, inf, ones, flip, lo, lo | ((one << shift) - one), take, better + take)
+    c = need if take == r else _threshold_filter(ck, ci, lo, r)
+    order = np.argsort(ck[:c], kind="mergesort")  # stable: equal keys keep index order
+    return ci[:c][order]
+
+
+# (bits view, sign bit, +inf bits, all ones, key bits) per score dtype
+_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(1 << 31), np.uint32(0x7F800000),
+                                np.uint32(0xFFFFFFFF), 32),
+         np.dtype(np.float64): (np.uint64, np.uint64(1 << 63), np.uint64(0x7FF0000000000000),
+                                np.uint64(0xFFFFFFFFFFFFFFFF), 64)}
+
+
+def _topb_numpy(x: np.ndarray, b: int, largest: bool) -> np.ndarray:
+    """The kernel on the bits of x (a view, no copy); largest: flip = all ones."""
+    view, top, inf, ones, kbits = _BITS[x.dtype]
+    count = np.empty(0, np.uint32 if x.shape[0] <= KERNEL_MAX_N else np.int64)
+    return _topb_kernel(x.view(view), b, top, inf, ones, ones if largest else ones ^ ones, kbits, count)
 
 
 @implements("topb_select", "numba", supports=_supports)
 def topb_select(x, b, largest):
-    return torch.from_numpy(_topb_kernel(x.numpy(), int(b), bool(largest)))
+    return torch.from_numpy(_topb_numpy(x.numpy(), int(b), bool(largest)))
 
 
 # ================================================================ k-center greedy
