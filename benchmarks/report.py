@@ -86,7 +86,9 @@ def merge(old: dict, new: dict) -> dict:
     """``old`` with every group that ``new`` measured replaced by ``new``'s benchmarks."""
     fresh = {b["group"] for b in new["benchmarks"]}
     kept = [b for b in old["benchmarks"] if b["group"] not in fresh]
-    return {"benchmarks": kept + new["benchmarks"], "runs": old["runs"] + new["runs"]}
+    shown = {b["group"] for b in kept}
+    runs = [r for r in old["runs"] if shown & set(r["groups"])]  # runs some kept group came from
+    return {"benchmarks": kept + new["benchmarks"], "runs": runs + new["runs"]}
 
 
 def main(argv: list[str]) -> None:
@@ -99,7 +101,7 @@ def main(argv: list[str]) -> None:
         command = "RLMBA_BENCH_QUICK=1 " + command
     data = {"benchmarks": data["benchmarks"],
             "runs": [{"command": command + (" --update" if update else ""), "date": str(datetime.date.today()),
-                      "git": sha}]}
+                      "git": sha, "groups": sorted({b["group"] for b in data["benchmarks"]})}]}
     raw = os.path.join(HERE, "results.json")
     if update and os.path.exists(raw):
         with open(raw) as f:
