@@ -2,7 +2,7 @@
 ``python benchmarks/report.py [pytest args...]``, e.g. ``-k efda`` for one suite).
 
 The raw pytest-benchmark data is kept in benchmarks/results.json. ``--update`` re-runs only the
-selected benchmarks and replaces their groups there, keeping the others; RESULTS.md names every
+selected benchmarks and replaces them there, keeping the others; RESULTS.md names every
 command whose numbers it shows."""
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def table(rows: list[dict]) -> list[str]:
     """One row per provider; a ratio column per pure-PyTorch reference (providers named torch*)."""
     medians = {r["extra_info"]["provider"]: r["stats"]["median"] for r in rows}
     refs = sorted(p for p in medians if p.startswith("torch"))
-    extras = [k for k in ("peak_extra_bytes", "sgemm_ms") if any(k in r["extra_info"] for r in rows)]
+    extras = [k for k in ("peak_extra_bytes", "per_pick_ms", "pool_read_ms", "seeding_ms", "sgemm_equal_ms")
+              if any(k in r["extra_info"] for r in rows)]
     head = ["provider", "median ms", "GB/s (min bytes)", *[f"vs {ref}" for ref in refs], *extras]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in sorted(rows, key=lambda r: r["stats"]["median"]):
@@ -83,11 +84,11 @@ def write(data: dict, path: str) -> None:
 
 
 def merge(old: dict, new: dict) -> dict:
-    """``old`` with every group that ``new`` measured replaced by ``new``'s benchmarks."""
-    fresh = {b["group"] for b in new["benchmarks"]}
-    kept = [b for b in old["benchmarks"] if b["group"] not in fresh]
-    shown = {b["group"] for b in kept}
-    runs = [r for r in old["runs"] if shown & set(r["groups"])]  # runs some kept group came from
+    """``old`` with every benchmark that ``new`` measured replaced by ``new``'s."""
+    fresh = {b["fullname"] for b in new["benchmarks"]}
+    kept = [b for b in old["benchmarks"] if b["fullname"] not in fresh]
+    shown = {b["fullname"] for b in kept}
+    runs = [r for r in old["runs"] if shown & set(r["benchmarks"])]  # runs a kept benchmark came from
     return {"benchmarks": kept + new["benchmarks"], "runs": runs + new["runs"]}
 
 
@@ -101,7 +102,7 @@ def main(argv: list[str]) -> None:
         command = "RLMBA_BENCH_QUICK=1 " + command
     data = {"benchmarks": data["benchmarks"],
             "runs": [{"command": command + (" --update" if update else ""), "date": str(datetime.date.today()),
-                      "git": sha, "groups": sorted({b["group"] for b in data["benchmarks"]})}]}
+                      "git": sha, "benchmarks": sorted(b["fullname"] for b in data["benchmarks"])}]}
     raw = os.path.join(HERE, "results.json")
     if update and os.path.exists(raw):
         with open(raw) as f:
