@@ -133,6 +133,26 @@ def test_kmeanspp_thread_count_does_not_matter(backend, gen):
                                one, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("d", [16, 37, 128])
+def test_cpp_kmeanspp_float16_bound_changes_nothing(d, gen):
+    """The C++ seeding's float16 bound (a half copy rules out rows whose exact distance cannot
+    fall below w) gives the same seeds, nearest seeds and distances, bit for bit, forced on (1)
+    and automatic (-1) as off (0): Gaussian rows (most rows kept by Elkan's test, few improve,
+    so an unsound bound would change w), rows beyond float16's range (never ruled out), float16
+    subnormals, copies, and widths with a tail (37)."""
+    backend_or_skip("kmeanspp", "cpp", dtype=torch.float32)
+    from rlmba.backends.cpp.clustering import kmeanspp
+    x = torch.randn(6000, d, generator=gen)
+    x[:50] *= 1e5
+    x[50:100] *= 1e-6
+    x[100:200] = x[200:300]
+    u = torch.rand(120, generator=gen, dtype=torch.float64)
+    off = kmeanspp(x, 120, u, 0)
+    for mode in (1, -1):
+        for got, want in zip(kmeanspp(x, 120, u, mode), off):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_d2_pick_inverts_the_cumulative_sum():
     w = torch.tensor([0.0, 1.0, 100.0, 0.0])
     picked = torch.tensor([True, False, False, False])

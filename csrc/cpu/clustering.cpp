@@ -18,6 +18,9 @@
 #include "rlmba/bindings.h"
 #include "rlmba/select.h"
 #include "rlmba/storage.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #ifdef RLMBA_WITH_OPENMP
 #include <omp.h>
 #endif
@@ -141,15 +144,117 @@ void nearest_centroid(const C* g, const C* xt, const C* cent, const C* cent_sq, 
 // Each step is one pass over the rows, block by block: w = min(w, |x - c|^2) (direct form,
 // exactly 0 for duplicates of a pick), the nearest pick a, and the block's sum. Rows whose
 // nearest pick a is far from c (Elkan's test on d(a, c)^2 >= 4 w) are not read: on clustered data
-// most rows are skipped after the first few picks. Bytes per step: w and a (12 bytes a row),
-// plus the D * sizeof(storage) row of every row that the test cannot skip.
+// most rows are skipped after the first few picks. Float32 pools that Elkan's test barely thins
+// get a second, float16 test (HalfBound below). Bytes per step: w and a (12 bytes a row), the
+// D * 2 bytes float16 row of every row Elkan's test keeps (once the copy exists), plus the
+// D * sizeof(storage) row of every row that the tests cannot skip.
 constexpr int64_t kBlock = 2048;
+
+// ---- HalfBound, the float16 bound (float32 pools, AVX2 + F16C CPUs): on unclustered data (isotropic
+// Gaussian) Elkan's test rules out almost nothing and every step reads the whole pool. A float16
+// copy xh (half the bytes) and e_i >= |x_i - xh_i| (float64, rounded up) give, by the triangle
+// inequality, |x - c| >= |xh - c| - e_i. With |xh - c|^2 computed in float32 (rounding < margin),
+// a row whose bound still exceeds sqrt(w (1 + margin)) would get an exact distance above w: its
+// float32 row is not read. Rows that overflow float16 get e = inf (always read). The picks, w
+// and a are the same bits with or without it. Extra memory: n d 2 + 4 n bytes.
+#if defined(__x86_64__)
+bool has_f16c() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return yes;
+}
+
+__attribute__((target("arch=x86-64-v3"))) void half_rows(const float* x, int64_t d, int64_t lo, int64_t hi,
+                                                         uint16_t* xh, float* err) {
+  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t i = lo; i < hi; ++i) {
+    const float* row = x + i * d;
+    uint16_t* h = xh + i * d;
+    __m256d e4 = _mm256_setzero_pd();
+    int overflow = 0;
+    int64_t j = 0;
+    for (; j + 8 <= d; j += 8) {  // round to nearest; (x - back)^2 summed in float64
+      const __m256 v = _mm256_loadu_ps(row + j);
+      const __m128i h8 = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(h + j), h8);
+      const __m256 back = _mm256_cvtph_ps(h8);
+      overflow |= _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(back, abs_mask), inf, _CMP_EQ_OQ));
+      const __m256d t0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),  // exact in float64
+                                       _mm256_cvtps_pd(_mm256_castps256_ps128(back)));
+      const __m256d t1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)),
+                                       _mm256_cvtps_pd(_mm256_extractf128_ps(back, 1)));
+      e4 = _mm256_fmadd_pd(t0, t0, _mm256_fmadd_pd(t1, t1, e4));
+    }
+    double e4s[4];
+    _mm256_storeu_pd(e4s, e4);
+    double e = (e4s[0] + e4s[1]) + (e4s[2] + e4s[3]);
+    bool finite = overflow == 0;
+    for (; j < d; ++j) {
+      h[j] = _cvtss_sh(row[j], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const float back = _cvtsh_ss(h[j]);
+      finite &= std::isfinite(back);
+      const double t = double(row[j]) - double(back);
+      e += t * t;
+    }
+    // float(sqrt) may round down by half an ulp: 1 + 2^-20 rounds it back up
+    err[i] = finite ? float(std::sqrt(e)) * (1.0f + 1.0f / (1 << 20)) : std::numeric_limits<float>::infinity();
+  }
+}
+
+// true when the float16 bound shows |x - c|^2 >= w: the row need not be read
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline bool half_skip(const uint16_t* h, const float* c, int64_t d, float err,
+                                                         float w, float margin) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= d; j += 16) {
+    const __m256 t0 = _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + j))),
+                                    _mm256_loadu_ps(c + j));
+    const __m256 t1 = _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + j + 8))),
+                                    _mm256_loadu_ps(c + j + 8));
+    a0 = _mm256_fmadd_ps(t0, t0, a0);
+    a1 = _mm256_fmadd_ps(t1, t1, a1);
+  }
+  const __m256 a = _mm256_add_ps(a0, a1);
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  float v = _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+  for (; j < d; ++j) {
+    const float t = _cvtsh_ss(h[j]) - c[j];
+    v += t * t;
+  }
+  const float lb = std::sqrt(v * (1.0f - margin)) - err;
+  return lb > 0.0f && lb * lb > w * (1.0f + margin);
+}
+
+// todo[0, count): keeps, in order, the rows half_skip cannot rule out; returns their count. The
+// float16 rows (scattered once Elkan's test skips most) are prefetched a few ahead.
+__attribute__((target("arch=x86-64-v3"))) int64_t half_filter(const uint16_t* xh, int64_t d, const float* c,
+                                                             const float* err, const float* w, float margin,
+                                                             int64_t* todo, int64_t count) {
+  constexpr int64_t kAhead = 8;
+  const int64_t row_bytes = d * int64_t(sizeof(uint16_t));
+  int64_t kept = 0;
+  for (int64_t t = 0; t < count; ++t) {
+    if (t + kAhead < count) {
+      const char* ahead = reinterpret_cast<const char*>(xh + todo[t + kAhead] * d);
+      for (int64_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(ahead + off);
+    }
+    const int64_t i = todo[t];
+    todo[kept] = i;
+    kept += !half_skip(xh + i * d, c, d, err[i], w[i], margin);
+  }
+  return kept;
+}
+#endif
 
 template <class S, class C>
 RLMBA_CLONES double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi, const C* c, const C* cc2,
-                                  C margin, int64_t s, C* w, int64_t* a) {
+                                  C margin, int64_t s, C* w, int64_t* a, const uint16_t* xh, const float* err,
+                                  int64_t* stats) {
   if (s == 0) {
     for (int64_t i = lo; i < hi; ++i) w[i] = sqdist(x + i * d, c, d), a[i] = 0;
+    stats[0] = stats[1] = hi - lo;
   } else {
     // rows Elkan's test cannot skip, compacted without branches; then their distances, the
     // rows (scattered once most are skipped) prefetched a few ahead
@@ -159,7 +264,14 @@ RLMBA_CLONES double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi,
       todo[count] = i;
       count += !rlmba::select::elkan_skip(cc2[a[i]], w[i], margin);
     }
+    stats[0] = count;  // rows Elkan's test kept
+#if defined(__x86_64__)
+    if constexpr (std::is_same_v<S, float>) {
+      if (xh) count = half_filter(xh, d, c, err, w, margin, todo, count);  // the float16 bound
+    }
+#endif
     constexpr int64_t kAhead = 4;
+    int64_t improved = 0;
     const int64_t row_bytes = d * static_cast<int64_t>(sizeof(S));
     for (int64_t t = 0; t < count; ++t) {
       if (t + kAhead < count) {
@@ -168,8 +280,9 @@ RLMBA_CLONES double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi,
       }
       const int64_t i = todo[t];
       const C v = sqdist(x + i * d, c, d);
-      if (v < w[i]) w[i] = v, a[i] = s;  // ties keep the earlier pick: lowest centroid index
+      if (v < w[i]) w[i] = v, a[i] = s, ++improved;  // ties keep the earlier pick: lowest centroid index
     }
+    stats[1] = improved;  // rows the new pick came closer to
   }
   double q = 0;
   for (int64_t i = lo; i < hi; ++i) q += static_cast<double>(w[i]);  // sequential: the spec's order
@@ -205,9 +318,40 @@ int64_t d2_pick(const C* w, const std::vector<double>& block_sum, int64_t n, dou
   return i;
 }
 
+// The float16 copy of a float32 pool (HalfBound above), built in parallel.
+template <class S>
+void build_half(const S* x, int64_t n, int64_t d, std::vector<uint16_t>& xh, std::vector<float>& err) {
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<S, float>) {
+    if (!has_f16c()) return;
+    xh.resize(n * d);
+    err.resize(n);
+    const int64_t nb = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < nb; ++b) half_rows(x, d, b * kBlock, std::min(n, (b + 1) * kBlock), xh.data(), err.data());
+  }
+#endif
+}
+
+// half_bound: 1 on from the first step, 0 off, -1 auto: on once a step (from kHalfAfter on) had
+// Elkan's test keep over a quarter of the rows yet under a quarter of those come closer: then
+// most rows read are read in vain, and the bound would rule them out (float32 pools, d >= 16).
+constexpr int64_t kHalfAfter = 16;
+
+inline bool half_pays(const std::vector<int64_t>& stats, int64_t n) {
+  int64_t kept = 0, improved = 0;
+  for (size_t b = 0; b < stats.size(); b += 2) kept += stats[b], improved += stats[b + 1];
+  return 4 * kept > n && 4 * improved < kept;
+}
+
 template <class S, class C>
-void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int64_t* seeds, C* w, int64_t* a) {
+void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int64_t* seeds, C* w, int64_t* a,
+              int half_bound) {
   const int64_t nb = (n + kBlock - 1) / kBlock;
+  std::vector<uint16_t> xh;
+  std::vector<float> err;
+  std::vector<int64_t> stats(2 * nb);  // per block: rows Elkan's test kept, rows that came closer
+  if (half_bound == 1) build_half(x, n, d, xh, err);
   std::vector<double> block_sum(nb);
   std::vector<char> picked(n, 0);
   std::vector<C> c(d), cc2(k);
@@ -215,6 +359,9 @@ void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int6
   const C margin = std::max(C(1e-4), C(8) * C(d) * std::numeric_limits<C>::epsilon());
   int64_t pick = std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n)));
   for (int64_t s = 0; s < k; ++s) {
+    if (half_bound == -1 && xh.empty() && s >= kHalfAfter && d >= 16 && half_pays(stats, n))
+      build_half(x, n, d, xh, err);
+    const uint16_t* xhp = xh.empty() ? nullptr : xh.data();
     seeds[s] = pick;
     picked[pick] = 1;
     for (int64_t j = 0; j < d; ++j) c[j] = C(rlmba::select::load(x[pick * d + j]));
@@ -223,7 +370,7 @@ void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int6
 #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t b = 0; b < nb; ++b)
       block_sum[b] = seeding_block(x, d, b * kBlock, std::min(n, (b + 1) * kBlock), c.data(), cc2.data(), margin,
-                                   s, w, a);
+                                   s, w, a, xhp, err.data(), &stats[2 * b]);
     if (s + 1 < k) pick = d2_pick(w, block_sum, n, u[s + 1], picked);
   }
 }
@@ -279,14 +426,15 @@ RLMBA_BINDINGS(cpu_clustering) {
   }, "Nearest centroid (ties -> lowest index) and its Euclidean distance from a GEMM tile g = x @ C^T.");
 
   m.def("kmeanspp", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t k, uintptr_t u, uintptr_t seeds,
-                       uintptr_t w, uintptr_t a) {
+                       uintptr_t w, uintptr_t a, int half_bound) {
     py::gil_scoped_release release;
     by_storage(storage, x, [&](auto xs, auto* tag) {
       using C = std::remove_pointer_t<decltype(tag)>;
-      rlmba::cpu::kmeanspp(xs, n, d, k, ptr<const double>(u), ptr<int64_t>(seeds), ptr<C>(w), ptr<int64_t>(a));
+      rlmba::cpu::kmeanspp(xs, n, d, k, ptr<const double>(u), ptr<int64_t>(seeds), ptr<C>(w), ptr<int64_t>(a),
+                           half_bound);
     });
   }, "k-means++ seeds[k] from the float64 uniforms u[k]; w[n] = squared distance to the nearest seed, "
-     "a[n] = its position in seeds.");
+     "a[n] = its position in seeds. half_bound: the float16 skip test for float32 pools (1 on, 0 off, -1 auto).");
 
   m.def("cluster_sums", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t a, uintptr_t sums,
                            uintptr_t counts) {

@@ -33,13 +33,14 @@ def nearest_centroid(x, centroids):
 
 
 @implements("kmeanspp", "cpp")
-def kmeanspp(x, k, u):
+def kmeanspp(x, k, u, half_bound=-1):
     n, D = x.shape
     u = u.to(torch.float64).contiguous()
     seeds = torch.empty(k, dtype=torch.int64)
     w = torch.empty(n, dtype=_cdt(x.dtype))
     a = torch.empty(n, dtype=torch.int64)
-    _C.kmeanspp(x.data_ptr(), STORAGE[x.dtype], n, D, k, u.data_ptr(), seeds.data_ptr(), w.data_ptr(), a.data_ptr())
+    _C.kmeanspp(x.data_ptr(), STORAGE[x.dtype], n, D, k, u.data_ptr(), seeds.data_ptr(), w.data_ptr(), a.data_ptr(),
+                half_bound)
     return seeds, a, w.sqrt_()
 
 
