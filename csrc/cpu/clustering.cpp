@@ -18,9 +18,7 @@
 #include "rlmba/bindings.h"
 #include "rlmba/select.h"
 #include "rlmba/storage.h"
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "rlmba/half_rows.h"  // has_avx2_f16c, sqdist16
 #ifdef RLMBA_WITH_OPENMP
 #include <omp.h>
 #endif
@@ -150,22 +148,17 @@ void nearest_centroid(const C* g, const C* xt, const C* cent, const C* cent_sq, 
 // D * sizeof(storage) row of every row that the tests cannot skip.
 constexpr int64_t kBlock = 2048;
 
-// ---- HalfBound, the float16 bound (float32 pools, AVX2 + F16C CPUs): on unclustered data (isotropic
-// Gaussian) Elkan's test rules out almost nothing and every step reads the whole pool. A float16
+// ---- HalfBound, the float16 bound (float32 pools, AVX2 + F16C CPUs): on unclustered data
+// (isotropic Gaussian) Elkan's test rules out almost nothing, so every step reads the pool. A float16
 // copy xh (half the bytes) and e_i >= |x_i - xh_i| (float64, rounded up) give, by the triangle
 // inequality, |x - c| >= |xh - c| - e_i. With |xh - c|^2 computed in float32 (rounding < margin),
 // a row whose bound still exceeds sqrt(w (1 + margin)) would get an exact distance above w: its
 // float32 row is not read. Rows that overflow float16 get e = inf (always read). The picks, w
 // and a are the same bits with or without it. Extra memory: n d 2 + 4 n bytes.
 #if defined(__x86_64__)
-bool has_f16c() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return yes;
-}
-
-__attribute__((target("arch=x86-64-v3"))) void half_rows(const float* x, int64_t d, int64_t lo, int64_t hi,
-                                                         uint16_t* xh, float* err) {
+// Rows [lo, hi) of the copy: xh = x rounded to nearest float16, err = |x - xh| rounded up.
+__attribute__((target("arch=x86-64-v3"))) void to_half_copy(const float* x, int64_t d, int64_t lo, int64_t hi,
+                                                            uint16_t* xh, float* err) {
   const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   for (int64_t i = lo; i < hi; ++i) {
@@ -203,26 +196,10 @@ __attribute__((target("arch=x86-64-v3"))) void half_rows(const float* x, int64_t
 }
 
 // true when the float16 bound shows |x - c|^2 >= w: the row need not be read
-__attribute__((target("arch=x86-64-v3"), always_inline)) inline bool half_skip(const uint16_t* h, const float* c, int64_t d, float err,
-                                                         float w, float margin) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t j = 0;
-  for (; j + 16 <= d; j += 16) {
-    const __m256 t0 = _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + j))),
-                                    _mm256_loadu_ps(c + j));
-    const __m256 t1 = _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + j + 8))),
-                                    _mm256_loadu_ps(c + j + 8));
-    a0 = _mm256_fmadd_ps(t0, t0, a0);
-    a1 = _mm256_fmadd_ps(t1, t1, a1);
-  }
-  const __m256 a = _mm256_add_ps(a0, a1);
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  float v = _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
-  for (; j < d; ++j) {
-    const float t = _cvtsh_ss(h[j]) - c[j];
-    v += t * t;
-  }
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline bool half_skip(const uint16_t* h, const float* c,
+                                                                               int64_t d, float err, float w,
+                                                                               float margin) {
+  const float v = sqdist16<true>(h, c, d, 1.0f);
   const float lb = std::sqrt(v * (1.0f - margin)) - err;
   return lb > 0.0f && lb * lb > w * (1.0f + margin);
 }
@@ -323,12 +300,12 @@ template <class S>
 void build_half(const S* x, int64_t n, int64_t d, std::vector<uint16_t>& xh, std::vector<float>& err) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<S, float>) {
-    if (!has_f16c()) return;
+    if (!has_avx2_f16c()) return;
     xh.resize(n * d);
     err.resize(n);
     const int64_t nb = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < nb; ++b) half_rows(x, d, b * kBlock, std::min(n, (b + 1) * kBlock), xh.data(), err.data());
+    for (int64_t b = 0; b < nb; ++b) to_half_copy(x, d, b * kBlock, std::min(n, (b + 1) * kBlock), xh.data(), err.data());
   }
 #endif
 }

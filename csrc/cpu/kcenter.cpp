@@ -25,6 +25,7 @@
 
 #include "rlmba/bindings.h"
 #include "rlmba/cpu_threads.h"
+#include "rlmba/half_rows.h"
 #include "rlmba/select.h"
 #include "rlmba/storage.h"
 #if defined(__x86_64__)
@@ -84,39 +85,13 @@ RLMBA_CLONES void kcenter_range(const S* x, int64_t d, int64_t lo, int64_t hi, c
 // compute-bound at about twice the time of reading the halves; this one runs at the read.
 // Same rows, same tie rule; the sums differ from the generic clone only in rounding order.
 template <bool kHalf>
-__attribute__((target("arch=x86-64-v3"))) inline __m256 load8(const uint16_t* p) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  if constexpr (kHalf) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-template <bool kHalf>
 __attribute__((target("arch=x86-64-v3"))) void kcenter_range_16bit(
     const uint16_t* x, int64_t d, int64_t lo, int64_t hi, const float* c, const float* inv_norm, bool cosine,
     bool update, float* mind, float* best, int64_t* best_i) {
   float bv = -std::numeric_limits<float>::infinity();
   int64_t bi = -1;
-  const int64_t d16 = d & ~int64_t(15);
   for (int64_t i = lo; i < hi; ++i) {
-    const uint16_t* row = x + i * d;
-    const float scale = cosine ? inv_norm[i] : 1.0f;
-    const __m256 sc = _mm256_set1_ps(scale);
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (int64_t j = 0; j < d16; j += 16) {
-      const __m256 t0 = _mm256_fmsub_ps(load8<kHalf>(row + j), sc, _mm256_loadu_ps(c + j));
-      const __m256 t1 = _mm256_fmsub_ps(load8<kHalf>(row + j + 8), sc, _mm256_loadu_ps(c + j + 8));
-      a0 = _mm256_fmadd_ps(t0, t0, a0);
-      a1 = _mm256_fmadd_ps(t1, t1, a1);
-    }
-    const __m256 a = _mm256_add_ps(a0, a1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    for (int64_t j = d16; j < d; ++j) {
-      const float v = kHalf ? rlmba::select::half_to_float(row[j]) : rlmba::select::bfloat16_to_float(row[j]);
-      const float t = v * scale - c[j];
-      acc += t * t;
-    }
+    const float acc = sqdist16<kHalf>(x + i * d, c, d, cosine ? inv_norm[i] : 1.0f);
     const float dist = cosine ? 0.5f * acc : acc;
     float v = dist;
     if (update) {
@@ -126,12 +101,6 @@ __attribute__((target("arch=x86-64-v3"))) void kcenter_range_16bit(
     if (v > bv) bv = v, bi = i;  // ascending scan + strict >: lowest index among equals
   }
   *best = bv, *best_i = bi;
-}
-
-bool has_avx2_f16c() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
-  return yes;
 }
 #endif
 
