@@ -295,12 +295,20 @@ int64_t d2_pick(const C* w, const std::vector<double>& block_sum, int64_t n, dou
   return i;
 }
 
-// The float16 copy of a float32 pool (HalfBound above), built in parallel.
+// HalfBound needs a float32 pool and an AVX2 + F16C CPU.
+template <class S> bool half_supported() {
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<S, float>) return has_avx2_f16c();
+#endif
+  return false;
+}
+
+// The float16 copy of a float32 pool (HalfBound above), built in parallel; callers check
+// half_supported<S>() first.
 template <class S>
 void build_half(const S* x, int64_t n, int64_t d, std::vector<uint16_t>& xh, std::vector<float>& err) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<S, float>) {
-    if (!has_avx2_f16c()) return;
     xh.resize(n * d);
     err.resize(n);
     const int64_t nb = (n + kBlock - 1) / kBlock;
@@ -328,7 +336,9 @@ void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int6
   std::vector<uint16_t> xh;
   std::vector<float> err;
   std::vector<int64_t> stats(2 * nb);  // per block: rows Elkan's test kept, rows that came closer
-  if (half_bound == 1) build_half(x, n, d, xh, err);
+  const bool half_on = half_bound == 1 && half_supported<S>();
+  const bool half_auto = half_bound == -1 && d >= 16 && half_supported<S>();
+  if (half_on) build_half(x, n, d, xh, err);
   std::vector<double> block_sum(nb);
   std::vector<char> picked(n, 0);
   std::vector<C> c(d), cc2(k);
@@ -336,7 +346,7 @@ void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int6
   const C margin = std::max(C(1e-4), C(8) * C(d) * std::numeric_limits<C>::epsilon());
   int64_t pick = std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n)));
   for (int64_t s = 0; s < k; ++s) {
-    if (half_bound == -1 && xh.empty() && s >= kHalfAfter && d >= 16 && half_pays(stats, n))
+    if (half_auto && xh.empty() && s >= kHalfAfter && half_pays(stats, n))
       build_half(x, n, d, xh, err);
     const uint16_t* xhp = xh.empty() ? nullptr : xh.data();
     seeds[s] = pick;
