@@ -102,14 +102,16 @@ def _cpu_isas():
 
 
 @pytest.mark.parametrize("isa", _cpu_isas())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("M,per_sample", [(1, False), (2, True)])
-def test_cpp_float32_paths_match_reference(isa, M, per_sample, gen, monkeypatch):
-    """The C++ float32 update has an AVX2 intrinsics loop and a generic one (RLMBA_CPU_ISA=baseline):
-    both pick what the float64 reference picks, on group tails (N % 4 = 3) and odd widths."""
-    backend_or_skip("bmmal_select", "cpp", dtype=torch.float32)
+def test_cpp_isa_paths_match_reference(isa, dtype, M, per_sample, gen, monkeypatch):
+    """Each C++ update loop the ISA picks (float32: AVX2 intrinsics or the baseline build; float64:
+    an x86-64-v3 or the baseline build) picks what the float64 reference picks, on group tails
+    (N % 4 = 3) and odd widths."""
+    backend_or_skip("bmmal_select", "cpp", dtype=dtype)
     monkeypatch.setenv("RLMBA_CPU_ISA", isa)
     N, b = 2 * 2048 + 7, 48
-    p, hs = pool(N, 7, [37, 6][:M], torch.float32, gen)
+    p, hs = pool(N, 7, [37, 6][:M], dtype, gen)
     c = torch.rand((N, M) if per_sample else (M,), generator=gen, dtype=torch.float64)
     idx = bmmal_select(p, hs, c, b, torch.Generator().manual_seed(5), backend="cpp")
     assert_valid(idx, N, b)
