@@ -80,7 +80,7 @@ def test_nearest_centroid_ties_and_duplicates(backend, gen):
     ties = int(((d2 == best).sum(1) > 1).sum())
     assert ties > 0, "the tie test exercised no ties"
     torch.testing.assert_close(idx, torch.argmax((d2 == best).int(), 1), rtol=0, atol=0)  # first minimum
-    torch.testing.assert_close(dist, best[:, 0].float().sqrt(), rtol=0, atol=0)  # exact d^2, one rounding
+    torch.testing.assert_close(dist, best[:, 0].sqrt().float(), rtol=0, atol=0)  # exact d^2, one rounding
     assert bool((dist[:50] == 0).all())
 
 

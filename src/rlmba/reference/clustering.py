@@ -28,6 +28,14 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def rounded_sqrt(t: torch.Tensor) -> torch.Tensor:
+    """sqrt correctly rounded to t's dtype, as C's sqrtf and numba's np.sqrt give: float32 through
+    float64 (exact, then one rounding). torch's float32 sqrt on this CPU can be 1 ulp off
+    (sqrt(19) -> 4.3588986 instead of 4.3588991), which made backends that round correctly
+    disagree with the reference."""
+    return t.sqrt() if t.dtype == torch.float64 else t.double().sqrt().to(t.dtype)
+
+
 def nearest_centroid(x: torch.Tensor, centroids: torch.Tensor):
     """``(dist [n], idx [n])``: Euclidean distance to the nearest centroid and its index."""
     x = x.to(compute_dtype(x.dtype))
@@ -40,7 +48,7 @@ def nearest_centroid(x: torch.Tensor, centroids: torch.Tensor):
         xt = x[i:i + step]
         j = torch.argmin(c_sq - 2 * (xt @ c.T), dim=1)  # first minimum: lowest index
         idx[i:i + step] = j
-        dist[i:i + step] = ((xt - c[j]) ** 2).sum(1).sqrt()
+        dist[i:i + step] = rounded_sqrt(((xt - c[j]) ** 2).sum(1))
     return dist, idx
 
 
