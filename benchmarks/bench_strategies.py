@@ -34,7 +34,7 @@ import rlmba.learn.baselines  # noqa: F401  (registers the strategies)
 from common import record, size
 from rlmba.data import make_synthetic
 from rlmba.learn import RLMBAConfig, RoundState, TrainConfig, default_model_factory, make_strategy
-from rlmba.learn.baselines.bmmal import sample_shapley
+from rlmba.learn.baselines import sample_shapley
 from rlmba.learn.train import build_model, make_optimizer, train_model
 from rlmba.reference import seeding as ref_seeding
 from rlmba.reference import selection as ref_selection

@@ -17,7 +17,7 @@ from rlmba.learn import experiment as ex
 from rlmba.learn.amcb import efda_round_scores
 from rlmba.learn.baselines import (deepfool_linear, deepfool_perturbation, graph_adjacency, perturbation_norms,
                                    sample_shapley)
-from rlmba.learn.baselines.gcnal import CoreGCNStrategy, UncertainGCNStrategy
+from rlmba.learn.baselines import CoreGCNStrategy, UncertainGCNStrategy
 from rlmba.learn.evidential import expected_probs
 from rlmba.learn.reward import BaselineCurves
 from rlmba.learn.train import TrainLog
@@ -323,15 +323,19 @@ def test_gcn_tells_labeled_from_unlabeled_and_both_variants_follow_their_rule():
     x[:12] += torch.tensor([3.0, 0, 0, 0])  # the labeled nodes form their own region
     model = Toy(1, 4, 3, weight=torch.randn(3, 4, generator=g))
     kw = dict(epochs=150, hidden=16, lr=1e-2)
+    st = toy_state([x], model, 4, labeled=range(12), seed=3)
+
+    def fit(strategy):  # the GCN the strategy's selector trains, from the round's generator (seed 3)
+        return strategy.selector.fit(st.embeddings, st.labeled_embeddings, 4, torch.Generator().manual_seed(3))
     unc = UncertainGCNStrategy(**kw)
-    pos, scores, h = unc.fit(toy_state([x], model, 4, labeled=range(12), seed=3))
+    pos, scores, h = fit(unc)
     n_u = len(pos)
     assert scores[n_u:].min() > scores[:n_u].max()  # trained to tell them apart
     picks = unc.select(toy_state([x], model, 4, labeled=range(12), seed=3))
     assert torch.equal(picks, pos[topb_select((scores[:n_u] - 0.1).abs(), 4, largest=False)])
     core = CoreGCNStrategy(**kw)
     picks = core.select(toy_state([x], model, 4, labeled=range(12), seed=3))
-    pos, _, h = core.fit(toy_state([x], model, 4, labeled=range(12), seed=3))
+    pos, _, h = fit(core)
     assert torch.equal(picks, pos[k_center_greedy(h, 4, labeled=torch.arange(n_u, h.shape[0]))])
     sub = CoreGCNStrategy(subset=20, epochs=5, dense_max=16).select(toy_state([x], model, 4, labeled=range(12), seed=3))
     assert sub.unique().numel() == 4 and int(sub.max()) < 48  # sparse kNN graph of 20 + 12 nodes

@@ -6,6 +6,7 @@ Selection (:mod:`rlmba.ops.selection`, ``clustering``, ``seeding``, ``sampling``
 ``k_center_greedy``, ``nearest_centroid``, ``kmeans_plusplus``, ``kmeans``, ``badge_select``,
 ``bmmal_select``, ``plackett_luce_sample``, ``plackett_luce_log_prob``.
 Every op takes ``backend=`` (see ``rlmba info``); ``rlmba.trace()`` records which backend ran.
+Strategies on any model's pool outputs (:mod:`rlmba.selectors`): ``select(strategy, budget, ...)``.
 """
 from ._dispatch import BackendError, explain, trace
 from .ops.clustering import kmeans, kmeans_plusplus, nearest_centroid
@@ -22,6 +23,7 @@ from .ops.scoring import (
 )
 from .ops.seeding import badge_select, bmmal_select
 from .ops.selection import k_center_greedy, topb_select
+from .selectors import Selector, select
 
 __version__ = "0.1.0"
 
@@ -31,4 +33,5 @@ __all__ = [
     "uncertainty_scores", "entropy", "margin", "least_confidence", "bald",
     "topb_select", "k_center_greedy", "nearest_centroid", "kmeans_plusplus", "kmeans",
     "badge_select", "bmmal_select", "plackett_luce_sample", "plackett_luce_log_prob",
+    "select", "Selector",
 ]

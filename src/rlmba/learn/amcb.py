@@ -62,15 +62,19 @@ class RoundScores:
         return torch.cat(cols, 1)
 
 
-def fused_features(features: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """f(x) = sum_m w_m f_m(x): ``features [M, N, h]`` -> ``[N, h]``."""
+def fused_features(features, w: torch.Tensor) -> torch.Tensor:
+    """f(x) = sum_m w_m f_m(x): ``features [M, N, h]`` -> ``[N, h]``; features of unequal widths
+    (a list of M ``[N, D_m]``) have no sum: their fused features are [w_1 f_1, ..., w_M f_M]."""
+    if isinstance(features, (list, tuple)):
+        return torch.cat([wm * f for wm, f in zip(w.to(features[0]), features)], 1)
     return torch.einsum("m,mnh->nh", w.to(features), features)
 
 
 def efda_round_scores(modality_logits: torch.Tensor, features: torch.Tensor, w: torch.Tensor,
                       temperatures, b: int, *, beta: float = 1.0, kappa: int = 5, kmeans_iters: int = 5,
                       kind: str = "variance", generator: torch.Generator | None = None) -> RoundScores:
-    """Score a pool: ``modality_logits [M, U, C]``, ``features [M, U, h]``, AMCB weights ``w [M]``.
+    """Score a pool: ``modality_logits [M, U, C]``, ``features [M, U, h]`` (or a list of M
+    ``[U, D_m]``, see :func:`fused_features`), AMCB weights ``w [M]``.
 
     1. U, u_m = efda_scores(logits, w, temperatures) (Dirichlet variance by default);
     2. d = distance to the nearest of k = b centroids (k-means++ then ``kmeans_iters`` Lloyd

@@ -14,7 +14,7 @@ import torch
 
 from ..ops.sampling import plackett_luce_sample
 from ..ops.selection import topb_select
-from .amcb import efda_round_scores
+from ..selectors import make_selector
 from .config import RLMBAConfig
 from .policy import PolicyNet, Reinforce, Step
 from .reward import BaselineCurves, Reward, modality_loss
@@ -87,25 +87,37 @@ class RLMBAStrategy(Strategy):
         self.prev_top1 = top1
 
     def select(self, state: RoundState) -> torch.Tensor:
-        c, out, b = self.cfg, state.outputs, state.budget
-        M = out.modality_logits.shape[0]
+        out = state.outputs
+
+        def policy(scores, b, g):
+            return self.policy_pick(scores, state.weights, state.metrics["val"], state.dataset.num_classes,
+                                    state.train_log.diagnostics(), b, g)
+        chosen = make_selector("rlmba", config=self.cfg).run(
+            state.budget, generator=state.generator, modality_logits=out.modality_logits,
+            modality_embeddings=out.features, weights=state.weights, temperatures=state.temperatures, policy=policy)
+        self.last_scores = chosen.scores
+        return chosen.indices
+
+    def policy_pick(self, scores, weights, val_metrics: dict, num_classes: int, rho, b: int,
+                    generator: torch.Generator | None) -> torch.Tensor:
+        """The policy's b picks among the candidates of ``scores`` (positions in
+        ``scores.candidates``); ``val_metrics``, ``rho``: the round's validation metrics and
+        training diagnostics, which the policy state reads."""
+        c = self.cfg
+        M = scores.u_modal.shape[0]
         if self.net is None:
             self._build(M)
         elif self.net.state_dim != state_dim(M):
             raise ValueError(f"policy: built for {self.net.state_dim - 8} modalities, the data has {M}")
-        scores = efda_round_scores(out.modality_logits, out.features, state.weights, state.temperatures, b,
-                                   beta=c.beta, kappa=c.kappa, kmeans_iters=c.kmeans_iters,
-                                   kind=c.uncertainty, generator=state.generator)
-        s = policy_state(state.metrics["val"], state.dataset.num_classes, scores.u_fused.mean().item(),
-                         scores.d.mean().item(), state.train_log.diagnostics())
+        s = policy_state(val_metrics, num_classes, scores.u_fused.mean().item(), scores.d.mean().item(), rho)
         if self.training:
             self.norm.update(s)
         s = self.norm.normalize(s)
-        cands = scores.candidate_features(state.weights).to("cpu", torch.float64)  # the policy lives on CPU
+        cands = scores.candidate_features(weights).to("cpu", torch.float64)  # the policy lives on CPU
         with torch.no_grad():
             logits = self.net(s, cands)
         if self.training:
-            picks, _ = plackett_luce_sample(logits, b, generator=state.generator)
+            picks, _ = plackett_luce_sample(logits, b, generator=generator)
             # tau_u: nearest-rank quantile (kthvalue: no size limit, unlike torch.quantile)
             u = scores.u_fused
             k = min(len(u), max(1, round(c.difficulty_quantile * (len(u) - 1)) + 1))
@@ -114,7 +126,7 @@ class RLMBAStrategy(Strategy):
             self.steps.append(Step(s, cands, picks, hinge))
         else:
             picks = topb_select(logits, b)
-        return scores.candidates.cpu()[picks]
+        return picks
 
     def end_run(self) -> None:
         if not self.training:

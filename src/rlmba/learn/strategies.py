@@ -1,5 +1,8 @@
-"""Selection strategies: the interface the loop calls, the name -> strategy registry, and the
-simple baselines (``random``, ``entropy``). RL-MBA lives in :mod:`rlmba.learn.rlmba_strategy`.
+"""Selection strategies: the interface the loop calls, the name -> strategy registry, the adapter
+from a round's model to the plain-outputs selectors of :mod:`rlmba.selectors`, and the simple
+baselines (``random``, ``entropy``). The other baselines are in :mod:`rlmba.learn.baselines`,
+RL-MBA in :mod:`rlmba.learn.rlmba_strategy`: every one of them hands the round's model outputs
+to the selector of the same name, the one ``rlmba.select`` runs on a user's outputs.
 
 Adding a strategy never touches the loop::
 
@@ -19,8 +22,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..ops.scoring import entropy
-from ..ops.selection import topb_select
+from ..selectors import make_selector
 from .evidential import expected_probs
 from .model import ModelOutput, predict
 
@@ -76,6 +78,13 @@ class RoundState:
         """Per-modality features f_m(x) ``[M, U, h]``."""
         return self.outputs.features
 
+    @property
+    def labeled_embeddings(self) -> torch.Tensor | None:
+        """Fused features of the labeled rows ``[L, h]`` (None when nothing is labeled)."""
+        if "labeled" not in self._cache:
+            self._cache["labeled"] = self.forward(self.labeled).fused if len(self.labeled) else None
+        return self._cache["labeled"]
+
     def inputs(self, idx: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Raw (standardised) input features of dataset rows ``idx`` (default: the pool)."""
         return self.dataset.inputs(self.unlabeled if idx is None else idx)
@@ -101,9 +110,11 @@ class RoundState:
 
 
 class Strategy:
-    """Base class. Only :meth:`select` is required; the hooks default to no-ops."""
+    """Base class. Only :meth:`select` is required; the hooks default to no-ops. ``last_scores``:
+    the last selection's per-pick scores (float64 ``[b]``, NaN where a strategy has none)."""
 
     name = "strategy"
+    last_scores: torch.Tensor | None = None
 
     def select(self, state: RoundState) -> torch.Tensor:
         raise NotImplementedError
@@ -164,23 +175,39 @@ def make_strategy(name: str, **kwargs) -> Strategy:
     return STRATEGIES[name](**kwargs)
 
 
+class SelectorStrategy(Strategy):
+    """A strategy that is the selector of its name applied to the round's model outputs:
+    subclasses say which outputs in :meth:`inputs` and which options they pass on."""
+
+    def __init__(self, **options):
+        self.selector = make_selector(self.name, **options)
+
+    def inputs(self, state: RoundState) -> dict:
+        raise NotImplementedError
+
+    def select(self, state: RoundState) -> torch.Tensor:
+        chosen = self.selector.run(state.budget, generator=state.generator, **self.inputs(state))
+        self.last_scores = chosen.scores
+        return chosen.indices
+
+
 @register_strategy("random")
-class RandomStrategy(Strategy):
+class RandomStrategy(SelectorStrategy):
     """Uniformly random pool positions (from the round's generator)."""
 
     def __init__(self, **_):
-        pass
+        super().__init__()
 
-    def select(self, state: RoundState) -> torch.Tensor:
-        return torch.randperm(len(state.unlabeled), generator=state.generator)[:state.budget]
+    def inputs(self, state: RoundState) -> dict:
+        return {"pool_size": len(state.unlabeled)}
 
 
 @register_strategy("entropy")
-class EntropyStrategy(Strategy):
+class EntropyStrategy(SelectorStrategy):
     """Highest predictive entropy of the fused head (Settles 2011), ties to the lower position."""
 
     def __init__(self, **_):
-        pass
+        super().__init__()
 
-    def select(self, state: RoundState) -> torch.Tensor:
-        return topb_select(entropy(state.probs), state.budget)
+    def inputs(self, state: RoundState) -> dict:
+        return {"probs": state.probs}

@@ -1,7 +1,8 @@
 """Sequential GCN for active learning (Caramalau, Bhattarai and Kim, CVPR 2021): GCNAL.
 
-Nodes: the labeled samples and the unlabeled pool (or a random ``subset`` of it, the paper's
-M = 10,000), each with its fused features f(x), L2-normalised. Graph (the paper's): similarities
+Nodes: the labeled samples (``labeled_embeddings``) and the unlabeled pool (``embeddings``, or a
+random ``subset`` of it, the paper's M = 10,000), each with its features (rlmba's loop: the fused
+features f(x)), L2-normalised. Graph (the paper's): similarities
 S = x x^T with the diagonal removed (and, ours, negative similarities clamped to 0 so a column
 sum cannot cancel; a no-op on the default model's non-negative ReLU features), column-normalised,
 plus self loops: A = S D^-1 + I, D = diag of the column sums.
@@ -19,7 +20,7 @@ dropout 0.3, hidden 128, 200 epochs). Then:
 - CoreGCN: k-center greedy (:func:`rlmba.ops.selection.k_center_greedy`) on the GCN's hidden
   features H, the labeled nodes being the initial centers.
 
-GCN initialisation, dropout and the subset come from the round's generator: reproducible.
+GCN initialisation, dropout and the subset come from the generator: reproducible.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...ops.selection import k_center_greedy, topb_select
-from ..strategies import RoundState, Strategy, register_strategy
+from ..ops.selection import k_center_greedy, topb_select
+from .base import PoolOutputs, Selection, Selector, register_selector, scored
 
 TILE = 1 << 24  # similarities per tile of the kNN search
 
@@ -102,32 +103,39 @@ def gcn_loss(logits: torch.Tensor, is_labeled: torch.Tensor, lam: float) -> torc
     return loss - F.logsigmoid(logits[is_labeled]).mean() if bool(is_labeled.any()) else loss
 
 
-class SequentialGCN(Strategy):
-    """Base of the two variants (``variant`` = ``"core"`` or ``"uncertain"``); the other
-    parameters are the paper's defaults (see the module docstring)."""
 
+class SequentialGCN(Selector):
+    """GCNAL: ``variant`` = ``"core"`` (CoreGCN, the default: the better variant in Caramalau et
+    al. 2021) or ``"uncertain"`` (UncertainGCN); the other options are the paper's defaults (see
+    the module docstring). Scores: |s - s_margin| for UncertainGCN, NaN for CoreGCN (a set)."""
+
+    needs = ("embeddings",)
+    optional = ("labeled_embeddings",)
     variant = "core"
 
-    def __init__(self, hidden: int = 128, dropout: float = 0.3, epochs: int = 200, lr: float = 1e-3,
-                 weight_decay: float = 5e-4, lambda_loss: float = 1.2, s_margin: float = 0.1,
-                 subset: int | None = 10_000, dense_max: int = 4096, knn: int = 16, **_):
+    def __init__(self, variant: str | None = None, hidden: int = 128, dropout: float = 0.3, epochs: int = 200,
+                 lr: float = 1e-3, weight_decay: float = 5e-4, lambda_loss: float = 1.2, s_margin: float = 0.1,
+                 subset: int | None = 10_000, dense_max: int = 4096, knn: int = 16):
+        if variant is not None:
+            if variant not in ("core", "uncertain"):
+                raise ValueError(f"variant: expected 'core' or 'uncertain', got {variant!r}")
+            self.variant = variant
         if subset is not None and subset < 1:
             raise ValueError(f"subset: expected None or >= 1 unlabeled nodes, got {subset}")
         self.hidden, self.dropout, self.epochs, self.lr, self.weight_decay = hidden, dropout, epochs, lr, weight_decay
         self.lambda_loss, self.s_margin = lambda_loss, s_margin
         self.subset, self.dense_max, self.knn = subset, dense_max, knn
 
-    def fit(self, state: RoundState):
-        """Train the GCN on the round's graph: (pool positions of the unlabeled nodes [n_u],
-        sigmoid scores [n_u + L] and hidden features [n_u + L, hidden] of all nodes, unlabeled
-        nodes first, then the labeled ones in ``state.labeled`` order)."""
-        g, U = state.generator, len(state.unlabeled)
+    def fit(self, embeddings: torch.Tensor, labeled: torch.Tensor | None, budget: int, generator):
+        """Train the GCN on the graph of the pool (or its subset) and the labeled rows: (pool rows
+        of the unlabeled nodes [n_u], sigmoid scores [n_u + L] and hidden features
+        [n_u + L, hidden] of all nodes, unlabeled nodes first, then the labeled ones in order)."""
+        U = embeddings.shape[0]
         pos = torch.arange(U)
         if self.subset is not None and self.subset < U:
-            pos = torch.randperm(U, generator=g)[:max(self.subset, state.budget)].sort().values
-        seed = int(torch.randint(0, 2**62, (1,), generator=g).item())
-        emb = state.embeddings
-        parts = [emb[pos.to(emb.device)]] + ([state.forward(state.labeled).fused] if len(state.labeled) else [])
+            pos = torch.randperm(U, generator=generator)[:max(self.subset, budget)].sort().values
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        parts = [embeddings[pos.to(embeddings.device)]] + ([labeled.to(embeddings)] if labeled is not None else [])
         x = torch.cat(parts).float()
         is_labeled = torch.arange(x.shape[0], device=x.device) >= len(pos)
         adj = graph_adjacency(x, self.dense_max, self.knn)
@@ -146,40 +154,33 @@ class SequentialGCN(Strategy):
             logits, h = net(x, adj, ax)
         return pos, torch.sigmoid(logits), h
 
-    def select(self, state: RoundState) -> torch.Tensor:
-        pos, scores, h = self.fit(state)
-        n_u, b = len(pos), state.budget
+    def pick(self, pool: PoolOutputs, budget: int, generator) -> Selection:
+        labeled = pool.get("labeled_embeddings")
+        labeled = labeled if labeled is not None and len(labeled) else None
+        pos, scores, h = self.fit(pool["embeddings"], labeled, budget, generator)
+        n_u = len(pos)
         if self.variant == "uncertain":
-            picks = topb_select((scores[:n_u] - self.s_margin).abs(), b, largest=False)
-        else:
-            labeled_nodes = torch.arange(n_u, h.shape[0], device=h.device)
-            picks = k_center_greedy(h, b, labeled=labeled_nodes if len(labeled_nodes) else None)
-        return pos[picks.cpu()]
+            s = (scores[:n_u] - self.s_margin).abs()
+            picks = topb_select(s, budget, largest=False)
+            return Selection(pos[picks.cpu()], s[picks].double().cpu())
+        labeled_nodes = torch.arange(n_u, h.shape[0], device=h.device)
+        picks = k_center_greedy(h, budget, labeled=labeled_nodes if len(labeled_nodes) else None)
+        return scored(pos[picks.cpu()])
 
 
-@register_strategy("coregcn")
-class CoreGCNStrategy(SequentialGCN):
+register_selector("gcnal")(SequentialGCN)
+
+
+@register_selector("coregcn")
+class CoreGCN(SequentialGCN):
     """CoreGCN: k-center greedy on the GCN's hidden features, labeled nodes as initial centers
-    (the same strategy as ``gcnal``, which ``--strategy all`` runs instead)."""
+    (the same strategy as ``gcnal``)."""
 
-    variant = "core"
     alias_of = "gcnal"
 
 
-@register_strategy("uncertaingcn")
-class UncertainGCNStrategy(SequentialGCN):
+@register_selector("uncertaingcn")
+class UncertainGCN(SequentialGCN):
     """UncertainGCN: the unlabeled nodes whose labeled-vs-unlabeled score is closest to s_margin."""
 
     variant = "uncertain"
-
-
-@register_strategy("gcnal")
-class GCNALStrategy(SequentialGCN):
-    """GCNAL as the paper's tables name it: CoreGCN by default (the better variant in Caramalau et
-    al. 2021); ``variant="uncertain"`` gives UncertainGCN."""
-
-    def __init__(self, variant: str = "core", **kwargs):
-        if variant not in ("core", "uncertain"):
-            raise ValueError(f"variant: expected 'core' or 'uncertain', got {variant!r}")
-        super().__init__(**kwargs)
-        self.variant = variant

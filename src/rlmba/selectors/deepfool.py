@@ -4,10 +4,17 @@ DeepFool (Moosavi-Dezfooli et al., CVPR 2016) linearises the classifier around x
 nearest linearised boundary, r = (|f_l| + 1e-4) w_l / |w_l|^2 with f_k = z_k - z_k0 and
 w_k = grad z_k - grad z_k0 (k0 the current class, l = argmin_k |f_k| / |w_k|), until the class
 changes; the final perturbation is (1 + overshoot) sum r. Small |r| = close to the decision
-boundary = informative. Here x is the fused feature vector (the fused head's input) and the
-classifier the fused head, batched over the pool. The head's class is argmax alpha / S =
-argmax softplus(z) + 1 = argmax z (softplus is increasing), so the logits' boundaries are the
-classifier's.
+boundary = informative. Here x is a row of ``embeddings`` (the classifier head's input) and the
+classifier the ``head`` input, batched over the pool. The class is the argmax of the head's
+logits: for rlmba's evidential heads argmax alpha / S = argmax softplus(z) + 1 = argmax z
+(softplus is increasing), so the logits' boundaries are the classifier's.
+
+What DeepFool needs from a user's model: the penultimate features (``embeddings``) and the last
+layer that maps them to logits (``head``): an ``nn.Linear`` or its ``(weight, bias)`` (the exact
+closed form below, no gradients), or any differentiable row-wise module or function (the
+iterative path, through autograd). A head, rather than the whole model, keeps the cost at one
+pass over small feature vectors and lets the pool outputs be computed once, as for every other
+strategy; the perturbation is measured in feature space, as DFAL does on the fused features.
 
 For an affine head (``nn.Linear``, the default model) one step is exact and needs no autograd:
 the distance to the boundary with class k is (z_k0 - z_k) / |W_k0 - W_k|, so the norms are one
@@ -19,8 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...ops.selection import topb_select
-from ..strategies import RoundState, Strategy, register_strategy
+from ..ops.selection import topb_select
+from .base import PoolOutputs, Selection, Selector, register_selector, scored
 
 CHUNK = 1 << 14  # pool rows per step of the closed form: bounds the [rows, C] logits
 GRAD_ELEMENTS = 1 << 24  # iterative path: bound on the [rows, C, h] gradients of one chunk
@@ -124,18 +131,30 @@ def perturbation_norms(head, x: torch.Tensor, overshoot: float = 0.02, max_iter:
     return torch.linalg.vector_norm(deepfool_perturbation(head, x, overshoot, max_iter).double(), dim=1)
 
 
-@register_strategy("deepfool")
-class DeepFoolStrategy(Strategy):
-    """The b pool samples whose fused features are closest to the fused head's decision boundary
-    (smallest DeepFool norm; ties: lower pool position). Needs ``model.fused_head``, the module
-    mapping fused features to fused logits. ``overshoot``, ``max_iter``: DeepFool's (iterative path)."""
+def _norms(head, x: torch.Tensor, overshoot: float, max_iter: int) -> torch.Tensor:
+    if isinstance(head, (tuple, list)):
+        if len(head) != 2:
+            raise ValueError("head: expected (weight [C, D], bias [C] or None)")
+        weight, bias = (None if t is None else torch.as_tensor(t).to(x.device) for t in head)
+        if weight.ndim != 2 or weight.shape[1] != x.shape[1]:
+            raise ValueError(f"head: weight must be [C, {x.shape[1]}], got {tuple(weight.shape)}")
+        return deepfool_linear(weight, bias, x)
+    if not callable(head):
+        raise TypeError(f"head: expected an nn.Module, a callable or (weight, bias), got {type(head).__name__}")
+    return perturbation_norms(head, x, overshoot, max_iter)
 
-    def __init__(self, overshoot: float = 0.02, max_iter: int = 50, **_):
+
+@register_selector("deepfool")
+class DeepFool(Selector):
+    """The b rows of ``embeddings`` nearest the ``head``'s decision boundary (smallest DeepFool
+    norm, reported as the score; ties: lower row). ``overshoot``, ``max_iter``: DeepFool's
+    (iterative path only)."""
+
+    needs = ("embeddings", "head")
+
+    def __init__(self, overshoot: float = 0.02, max_iter: int = 50):
         self.overshoot, self.max_iter = overshoot, max_iter
 
-    def select(self, state: RoundState) -> torch.Tensor:
-        head = getattr(state.model, "fused_head", None)
-        if head is None:
-            raise ValueError("deepfool: the model has no 'fused_head' (the module from fused features to fused logits)")
-        norms = perturbation_norms(head, state.embeddings, self.overshoot, self.max_iter)
-        return topb_select(norms, state.budget, largest=False)
+    def pick(self, pool: PoolOutputs, budget: int, generator) -> Selection:
+        norms = _norms(pool["head"], pool["embeddings"], self.overshoot, self.max_iter)
+        return scored(topb_select(norms, budget, largest=False), norms)
