@@ -6,7 +6,8 @@ Selection (:mod:`rlmba.ops.selection`, ``clustering``, ``seeding``, ``sampling``
 ``k_center_greedy``, ``nearest_centroid``, ``kmeans_plusplus``, ``kmeans``, ``badge_select``,
 ``bmmal_select``, ``plackett_luce_sample``, ``plackett_luce_log_prob``.
 Every op takes ``backend=`` (see ``rlmba info``); ``rlmba.trace()`` records which backend ran.
-Strategies on any model's pool outputs (:mod:`rlmba.selectors`): ``select(strategy, budget, ...)``.
+Strategies on any model's pool outputs (:mod:`rlmba.selectors`): ``select(strategy, budget, ...)``;
+a resumable labeling session on your own pool (:mod:`rlmba.session`): ``Session``.
 """
 from ._dispatch import BackendError, explain, trace
 from .ops.clustering import kmeans, kmeans_plusplus, nearest_centroid
@@ -33,5 +34,12 @@ __all__ = [
     "uncertainty_scores", "entropy", "margin", "least_confidence", "bald",
     "topb_select", "k_center_greedy", "nearest_centroid", "kmeans_plusplus", "kmeans",
     "badge_select", "bmmal_select", "plackett_luce_sample", "plackett_luce_log_prob",
-    "select", "Selector",
+    "select", "Selector", "Session",
 ]
+
+
+def __getattr__(name: str):
+    if name == "Session":  # the labeling session imports the active-learning package: on first use
+        from .session import Session
+        return Session
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The ``rlmba`` command line: ``run``, ``demo``, ``baselines``, ``info``.
+"""The ``rlmba`` command line: ``run``, ``demo``, ``baselines``, ``info``, ``session``.
 
     rlmba demo                                  # RL-MBA vs random vs entropy on the embedded digits
     rlmba run --dataset mfeat --strategy rlmba random --rounds 8 --budget 20 --seeds 0 1 2
@@ -16,6 +16,8 @@ import json
 import os
 import sys
 import time
+
+from .session import cli as session_cli
 
 # flag -> RunConfig field (top level) or (section, field)
 RUN_FLAGS = {"dataset": "dataset", "modalities": "modalities", "strategy": "strategies", "seeds": "seeds",
@@ -134,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
     _add_run_flags(baselines)
     baselines.add_argument("--use", nargs="+", help="baseline strategies (default: gcnal badge bmmal)")
     sub.add_parser("info", help="versions and every backend: built, usable, and why not")
+    session_cli.add_parser(sub)
     return ap
 
 
@@ -143,6 +146,8 @@ def main(argv=None) -> int:
     if args.command == "info":
         from . import info
         return info.main() or 0
+    if args.command == "session":
+        return session_cli.main(args)
     cfg = build_config(args, DEMO if args.command == "demo" else None)
     if args.command == "demo":
         print(f"rlmba demo: {', '.join(cfg.strategies)} on {cfg.dataset}, {cfg.initial} initial labels + "

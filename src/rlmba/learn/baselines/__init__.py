@@ -179,7 +179,10 @@ class UncertainGCNStrategy(_GCNStrategy):
     """UncertainGCN: the nodes whose labeled-vs-unlabeled score is closest to ``s_margin``."""
 
 
-class _AblationStrategy(SelectorStrategy):
+class ScoreStrategy(SelectorStrategy):
+    """The strategies of the score q (:mod:`rlmba.selectors.multimodal`) on the round's modality
+    outputs, AMCB weights and temperatures."""
+
     def __init__(self, config: RLMBAConfig | None = None, **_):
         super().__init__(config=config)
 
@@ -190,10 +193,10 @@ class _AblationStrategy(SelectorStrategy):
 
 
 @register_strategy("amcb_only")
-class AMCBOnlyStrategy(_AblationStrategy):
+class AMCBOnlyStrategy(ScoreStrategy):
     """The top b of q with the AMCB weights and entropy (not evidential) per-modality uncertainty."""
 
 
 @register_strategy("efda_only")
-class EFDAOnlyStrategy(_AblationStrategy):
+class EFDAOnlyStrategy(ScoreStrategy):
     """The top b of q with uniform modality weights and EFDA's evidential uncertainty."""
