@@ -1,0 +1,119 @@
+"""A labeling session under SIGKILL: a query or a label killed at every point where it writes
+loses nothing, and repeating the command ends where an uninterrupted one ends.
+
+As in test_learn_resume.py, the child kills itself at an exact point (RLMBA_FAULT_INJECT =
+``session:<point>``, :mod:`rlmba.session.store`): ``query-picked`` (round trained, nothing
+written), ``query-files`` (query files written, state not), ``state-tmp`` (new state in its
+temporary file), ``state-saved`` (state in place, the command not yet returned).
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rlmba.data import make_synthetic
+from rlmba.learn.checkpoint import FAULT_ENV
+from rlmba.session import Session
+
+TIMEOUT = 240
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _cli(*args, fault=None):
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    if fault:
+        env[FAULT_ENV] = f"session:{fault}"
+    return subprocess.run([sys.executable, "-m", "rlmba.cli", "session", *args], env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+def _state(directory) -> str:
+    """state.json without the training and selection times (they differ run to run)."""
+    import json
+    state = json.loads(Path(directory, "state.json").read_text())
+    for r in state["rounds"]:
+        if r.get("metrics"):
+            r["metrics"].pop("time_train"), r["metrics"].pop("time_select")
+    return json.dumps(state, sort_keys=True)
+
+
+@pytest.fixture
+def base(tmp_path):
+    """A session whose cold start is answered: its next query is a strategy round."""
+    ds = make_synthetic(n=160, num_classes=3, dims=(5, 4), seed=2)
+    y, split = ds.labels.numpy(), ds.split.numpy()
+    np.savez(tmp_path / "pool.npz", x_a=ds.features[0].numpy(), x_b=ds.features[1].numpy(),
+             y=np.where(split == 0, -1, y), split=split)
+    s = Session.init(str(tmp_path / "base"), str(tmp_path / "pool.npz"), strategy="badge", budget=5,
+                     train={"epochs": 2, "min_steps": 0})
+    s.query()
+    s.label({i: int(y[i]) for i in s._state()["pending"]["ids"]})
+    return tmp_path, y
+
+
+def _query_killed_then_again(base, points, replace_killed_after_save: bool):
+    tmp, _ = base
+    ref, run = tmp / "ref", tmp / "run"
+    shutil.copytree(tmp / "base", ref)
+    shutil.copytree(tmp / "base", run)
+    Session(str(ref)).query(threads=1)
+    before = Path(run, "state.json").read_bytes()
+    for point in points:
+        killed = _cli("query", str(run), "--threads", "1", fault=point)
+        assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
+        assert Path(run, "state.json").read_bytes() == before, point  # nothing half-done is visible
+    assert any(p.name.startswith("state.json.tmp-") for p in run.iterdir())  # the torn write left behind
+    done = _cli("query", str(run), "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    assert "round 1 (badge): 5 rows to label" in done.stdout
+    assert not any(".tmp-" in p.name for p in run.rglob("*"))
+    assert _state(run) == _state(ref)
+    for f in ("round-001.csv", "round-001.jsonl"):
+        assert Path(run, "queries", f).read_bytes() == Path(ref, "queries", f).read_bytes()
+    if replace_killed_after_save:
+        killed = _cli("query", str(run), "--replace", "--threads", "1", fault="state-saved")
+        assert killed.returncode == -signal.SIGKILL
+        assert Session(str(run))._state()["pending"]["round"] == 2  # the replacing query was saved before the kill
+
+
+def test_sigkill_during_query_then_query_again(base):
+    _query_killed_then_again(base, ("query-files", "state-tmp"), False)
+
+
+@pytest.mark.slow
+def test_sigkill_at_every_query_point(base):
+    _query_killed_then_again(base, ("query-picked", "query-files", "state-tmp"), True)
+
+
+def test_sigkill_during_label_then_label_again(base):
+    tmp, y = base
+    ref, run = tmp / "ref", tmp / "run"
+    shutil.copytree(tmp / "base", ref)
+    Session(str(ref)).query(threads=1)
+    shutil.copytree(ref, run)
+    ids = Session(str(ref))._state()["pending"]["ids"]
+    answers = tmp / "answers.csv"
+    answers.write_text("id,label\n" + "".join(f"{i},{y[i]}\n" for i in ids))
+    Session(str(ref)).label(str(answers))
+    before = Path(run, "state.json").read_bytes()
+    killed = _cli("label", str(run), str(answers), fault="state-tmp")
+    assert killed.returncode == -signal.SIGKILL and Path(run, "state.json").read_bytes() == before
+    killed = _cli("label", str(run), str(answers), fault="state-saved")
+    assert killed.returncode == -signal.SIGKILL and _state(run) == _state(ref)  # applied before the kill
+    again = _cli("label", str(run), str(answers))  # the annotator cannot know: sending again is harmless
+    assert again.returncode == 0 and "accepted 0 answers; 5 already recorded" in again.stdout, again.stderr
+    assert _state(run) == _state(ref)
+    assert not any(".tmp-" in p.name for p in run.rglob("*"))
