@@ -29,3 +29,13 @@ def backend_or_skip(op: str, backend: str, device: str = "cpu", **facts) -> str:
 def gen():
     """A fresh, seeded generator per test: fresh random data, reproducible failures."""
     return torch.Generator().manual_seed(torch.randint(0, 2**31 - 1, (1,)).item())
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny models (a second thread only adds synchronisation on a
+    busy machine, and the loop's results are compared bit for bit); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

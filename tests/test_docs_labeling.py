@@ -13,6 +13,7 @@ from rlmba import cli
 from rlmba.data import load_mfeat
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _blocks(path: Path, lang: str, after: str = "") -> list[str]:
@@ -28,10 +29,7 @@ def pool_dir(tmp_path, monkeypatch):
     np.savez(tmp_path / "my_pool.npz", **{f"x_{m}": x.numpy() for m, x in zip(ds.modality_names, ds.features)},
              y=np.full(len(ds), -1), num_classes=np.array(10))
     monkeypatch.chdir(tmp_path)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path, ds.labels.numpy()
-    torch.set_num_threads(before)
+    return tmp_path, ds.labels.numpy()
 
 
 def test_readme_session_round_trip(pool_dir, capsys):

@@ -20,12 +20,7 @@ from rlmba.selectors.deepfool import deepfool_linear
 N, C = 120, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TwoTower(nn.Module):

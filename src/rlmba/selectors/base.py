@@ -38,7 +38,7 @@ INPUTS = {
     "pool_size": "N, the number of pool rows (when no pool output is given)",
 }
 ROW_AXIS = {"probs": 0, "logits": 0, "mc_probs": 1, "embeddings": 0, "modality_logits": 1}
-CALLABLES = ("head", "fuse", "policy", "pool_size")
+AS_GIVEN = ("head", "fuse", "policy")  # model pieces and the policy: passed on untouched
 SMALL = ("weights", "modality_val_top1", "fused_val_top1", "temperatures", "val_nll", "val_ece", "train_losses",
          "train_grad_norms")  # per-modality or scalar values, kept in float64
 TENSOR_DIMS = {"probs": 2, "logits": 2, "mc_probs": 3, "embeddings": 2, "labeled_embeddings": 2,
@@ -67,8 +67,12 @@ class PoolOutputs:
         self.n = self._rows()
 
     def _convert(self, name: str, value):
-        if name in CALLABLES:
+        if name in AS_GIVEN:
             return value
+        if name == "pool_size":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{self.strategy}: pool_size: expected an int >= 1, got {value!r}")
+            return int(value)
         if name in SMALL:
             return torch.as_tensor(value, dtype=torch.float64)
         if name == "modality_embeddings":

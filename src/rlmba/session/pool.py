@@ -141,13 +141,13 @@ def cold_start(features: list[torch.Tensor], candidates: torch.Tensor, budget: i
         x = x[candidates].double()
         mean, std = x.mean(0), x.std(0, unbiased=False)
         std = torch.where(std > 1e-12 * (1 + mean.abs()), std, torch.ones_like(std))
-        blocks.append((x - mean) / std / math.sqrt(x.shape[1]))
+        blocks.append(((x - mean) / std / math.sqrt(x.shape[1])).float())
     _, assign, dist = kmeans(torch.cat(blocks, 1), budget, iters=5, generator=generator)
-    order = torch.argsort(dist, stable=True)  # nearest first, ties to the lower row
-    first = {}
-    for i in order.tolist():
-        first.setdefault(int(assign[i]), i)
-    picks = list(first.values())
-    picks += [i for i in order.tolist() if i not in set(picks)][:budget - len(picks)]
-    picks = torch.tensor(sorted(picks, key=lambda i: (float(dist[i]), i)))
-    return candidates[picks], dist[picks]
+    order = torch.argsort(dist, stable=True).tolist()  # nearest first, ties to the lower row
+    first: dict[int, int] = {}
+    for i, c in zip(order, assign[order].tolist()):
+        first.setdefault(c, i)
+    chosen = set(first.values())
+    extra = [i for i in order if i not in chosen][:budget - len(chosen)]
+    picks = torch.tensor(sorted(chosen | set(extra), key=lambda i: (float(dist[i]), i)))
+    return candidates[picks], dist[picks].double()
