@@ -39,7 +39,7 @@ def files(tmp_path_factory):
 
 def annotate(session: Session, y) -> None:
     """The scripted annotator: the true label of every row of the pending query."""
-    pending = session._state()["pending"]
+    pending = session.state()["pending"]
     session.label({i: int(y[i]) for i in pending["ids"]})
 
 
@@ -73,7 +73,7 @@ def _run_and_session(files, tmp_path, strategy):
 @pytest.mark.parametrize("strategy", ["entropy", "badge", "rlmba"])
 def test_scripted_session_picks_what_rlmba_run_picks(files, tmp_path, strategy):
     run, s = _run_and_session(files, tmp_path, strategy)
-    state = s._state()
+    state = s.state()
     assert [i for i, _ in state["labels"]] == run["labeled"][strategy]["0"]  # same rows, same order
     rounds = [r for r in state["rounds"] if r["kind"] == "strategy"]
     assert [r["metrics"]["val"] for r in rounds] == [h["val"] for h in run["runs"][strategy]["0"][:3]]
@@ -102,7 +102,7 @@ def _snapshot(directory) -> dict:
 
 def test_every_bad_answer_file_is_refused_and_changes_nothing(files, tmp_path):
     s = _session_with_a_pending_query(files, tmp_path)
-    state = s._state()
+    state = s.state()
     asked, y = state["pending"]["ids"], files["y"]
     done = state["labels"][0][0]
     val_row = int(np.flatnonzero(files["split"] == 1)[0])
@@ -147,7 +147,7 @@ def test_every_bad_answer_file_is_refused_and_changes_nothing(files, tmp_path):
 
 def test_good_answers_class_names_jsonl_and_partial_batches(files, tmp_path):
     s = _session_with_a_pending_query(files, tmp_path)
-    asked, names = s._state()["pending"]["ids"], ["ant", "bee", "cow"]
+    asked, names = s.state()["pending"]["ids"], ["ant", "bee", "cow"]
     (tmp_path / "a.jsonl").write_text("".join(json.dumps({"id": i, "label": names[files["y"][i]]}) + "\n"
                                               for i in asked[:2]))
     assert s.label(str(tmp_path / "a.jsonl"))["remaining"] == len(asked) - 2
@@ -156,16 +156,16 @@ def test_good_answers_class_names_jsonl_and_partial_batches(files, tmp_path):
     (tmp_path / "b.csv").write_text("annotator,id,label\n" + "".join(f"kim,{i},{files['y'][i]}\n" for i in asked))
     r = s.label(str(tmp_path / "b.csv"))  # the first two again (already held): no error, no change
     assert (r["accepted"], r["already"], r["remaining"]) == (2, 2, 0)
-    labels = s._state()["labels"]
+    labels = s.state()["labels"]
     assert [i for i, _ in labels[-4:]] == asked and all(c == files["y"][i] for i, c in labels)
 
 
 def test_query_replace_keeps_answers_and_the_query_files(files, tmp_path):
     s = _session_with_a_pending_query(files, tmp_path)
-    first = s._state()["pending"]["ids"]
+    first = s.state()["pending"]["ids"]
     s.label({first[0]: int(files["y"][first[0]])})
     q = s.query(replace=True, budget=3)
-    state = s._state()
+    state = s.state()
     assert state["rounds"][1]["replaced"] and q.round == 2 and len(q.ids) == 3 and first[0] not in q.ids
     rows = list(csv.DictReader(Path(q.path).read_text().splitlines()))
     assert [int(r["id"]) for r in rows] == q.ids and {r["strategy"] for r in rows} == {"entropy"}
@@ -183,7 +183,7 @@ def test_hold_out_is_stratified_as_labels_arrive(files, tmp_path):
     for _ in range(3):
         s.query()
         annotate(s, y)
-    state = s._state()
+    state = s.state()
     val = set(state["val"])
     for c in range(3):
         mine = [i for i, lab in state["labels"] if lab == c]
@@ -222,17 +222,17 @@ def test_status_and_exports(files, tmp_path, capsys):
     assert (tmp_path / "s" / "learning_curve.png").stat().st_size > 0
     info = s.status(plot=False)
     assert [r["strategy"] for r in info["rounds"]] == ["cold-start:kmeans", "entropy"]
-    assert info["rounds"][1]["val_top1"] == s._state()["rounds"][1]["metrics"]["val"]["top1"]
+    assert info["rounds"][1]["val_top1"] == s.state()["rounds"][1]["metrics"]["val"]["top1"]
     assert cli.main(["session", "export", s.dir, "--out", str(tmp_path / "l.csv")]) == 0
     rows = list(csv.DictReader((tmp_path / "l.csv").read_text().splitlines()))
-    y, labeled = files["y"], np.flatnonzero(files["split"] != 0).tolist() + [i for i, _ in s._state()["labels"]]
+    y, labeled = files["y"], np.flatnonzero(files["split"] != 0).tolist() + [i for i, _ in s.state()["labels"]]
     assert sorted(int(r["id"]) for r in rows) == sorted(labeled) and all(int(r["label"]) == y[int(r["id"])] for r in rows)
     s.export(str(tmp_path / "l.npz"))
     with np.load(tmp_path / "l.npz") as z:
         assert z["id"].tolist() == sorted(labeled) and z["validation"].sum() == (files["split"] == 1).sum()
     s.export(str(tmp_path / "t.json"), label_studio=True, field="url")
     tasks = json.loads((tmp_path / "t.json").read_text())
-    ids = s._state()["pending"]["ids"]
+    ids = s.state()["pending"]["ids"]
     assert [t["data"]["id"] for t in tasks] == ids and tasks[0]["data"]["url"] == f"img/{ids[0]}.png"
     with pytest.raises(SessionError, match="no meta_text array"):
         s.export(str(tmp_path / "t.json"), label_studio=True, field="text")

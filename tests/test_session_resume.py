@@ -55,7 +55,7 @@ def base(tmp_path):
     s = Session.init(str(tmp_path / "base"), str(tmp_path / "pool.npz"), strategy="badge", budget=5,
                      train={"epochs": 2, "min_steps": 0})
     s.query()
-    s.label({i: int(y[i]) for i in s._state()["pending"]["ids"]})
+    s.label({i: int(y[i]) for i in s.state()["pending"]["ids"]})
     return tmp_path, y
 
 
@@ -81,11 +81,11 @@ def _query_killed_then_again(base, points, replace_killed_after_save: bool):
     if replace_killed_after_save:
         killed = _cli("query", str(run), "--replace", "--threads", "1", fault="state-saved")
         assert killed.returncode == -signal.SIGKILL
-        assert Session(str(run))._state()["pending"]["round"] == 2  # the replacing query was saved before the kill
+        assert Session(str(run)).state()["pending"]["round"] == 2  # the replacing query was saved before the kill
 
 
 def test_sigkill_during_query_then_query_again(base):
-    _query_killed_then_again(base, ("query-files", "state-tmp"), False)
+    _query_killed_then_again(base, ("state-tmp",), False)  # query files written, state not yet in place
 
 
 @pytest.mark.slow
@@ -99,7 +99,7 @@ def test_sigkill_during_label_then_label_again(base):
     shutil.copytree(tmp / "base", ref)
     Session(str(ref)).query(threads=1)
     shutil.copytree(ref, run)
-    ids = Session(str(ref))._state()["pending"]["ids"]
+    ids = Session(str(ref)).state()["pending"]["ids"]
     answers = tmp / "answers.csv"
     answers.write_text("id,label\n" + "".join(f"{i},{y[i]}\n" for i in ids))
     Session(str(ref)).label(str(answers))
@@ -112,3 +112,34 @@ def test_sigkill_during_label_then_label_again(base):
     assert again.returncode == 0 and "accepted 0 answers; 5 already recorded" in again.stdout, again.stderr
     assert _state(run) == _state(ref)
     assert not any(".tmp-" in p.name for p in run.rglob("*"))
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_of_a_query(base):
+    """Kill ``query`` after random delays (not only at the write points): the state is always the
+    old one or the new one, and finishing the command gives the uninterrupted result."""
+    import json
+    import random
+    import time
+
+    tmp, _ = base
+    ref = tmp / "ref"
+    shutil.copytree(tmp / "base", ref)
+    t0 = time.perf_counter()
+    assert _cli("query", str(ref), "--threads", "1").returncode == 0
+    full = time.perf_counter() - t0
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    for k, delay in enumerate(random.Random(0).uniform(0.3 * full, 1.1 * full) for _ in range(6)):
+        run = tmp / f"run{k}"
+        shutil.copytree(tmp / "base", run)
+        before = _state(run)
+        child = subprocess.Popen([sys.executable, "-m", "rlmba.cli", "session", "query", str(run), "--threads", "1"],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait(TIMEOUT)
+        assert _state(run) in (before, _state(ref)), delay
+        if json.loads(Path(run, "state.json").read_text())["pending"] is None:
+            assert _cli("query", str(run), "--threads", "1").returncode == 0
+        assert _state(run) == _state(ref), delay
+        assert Path(run, "queries", "round-001.csv").read_bytes() == Path(ref, "queries", "round-001.csv").read_bytes()

@@ -15,7 +15,7 @@ from .store import SessionError, atomic_write
 
 def summary(session) -> dict:
     """Rounds, labels per class (training / validation), validation metrics per round, pending."""
-    s, state = session.settings, session._state()
+    s, state = session.settings, session.state()
     names = s["class_names"] or [str(c) for c in range(s["num_classes"])]
     val = set(state["val"])
     per_class = {n: [0, 0] for n in names}
@@ -94,7 +94,7 @@ def export(session, out: str, label_studio: bool = False, field: str | None = No
     """``.csv`` (id,label) or ``.npz`` (id, label, validation) of every label the session holds
     (the pool file's and the answers); ``label_studio``: the pending (else the last) query as a
     JSON list of Label Studio tasks ``{"data": {"id", "round", "score"[, field]}}``."""
-    state = session._state()
+    state = session.state()
     if label_studio:
         return _label_studio(session, state, out, field)
     pool = Pool(session.settings["data"], session.settings["num_classes"])

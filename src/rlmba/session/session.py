@@ -125,7 +125,9 @@ class Session:
         return cls(directory)
 
     # ------------------------------------------------------------------ helpers
-    def _state(self) -> dict:
+    def state(self) -> dict:
+        """The session's ``state.json``: labels in labelling order, held-out validation rows,
+        every round (asked ids, scores, metrics, AMCB weights) and the pending query."""
         return read_json(os.path.join(self.dir, "state.json"))
 
     def _save(self, state: dict) -> None:
@@ -156,7 +158,7 @@ class Session:
         if threads:
             torch.set_num_threads(threads)
         with writer_lock(self.dir):
-            state = self._state()
+            state = self.state()
             pending = state["pending"]
             if pending and not replace:
                 r = state["rounds"][pending["round"]]
@@ -230,7 +232,7 @@ class Session:
             where, rows = "answers", [(k, i, c) for k, (i, c) in enumerate(pairs, 1)]
         s = self.settings
         with writer_lock(self.dir):
-            state = self._state()
+            state = self.state()
             pending = state["pending"]
             new, already = check_answers(rows, n=s["n"], num_classes=s["num_classes"], class_names=s["class_names"],
                                          asked=pending["ids"] if pending else [], labels=dict(state["labels"]),
