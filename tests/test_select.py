@@ -72,7 +72,7 @@ def outputs():
     return {"logits": fused, "mc_probs": mc, "embeddings": torch.cat([fi, ft], 1),
             "labeled_embeddings": torch.cat([li, lt], 1), "modality_logits": torch.stack([zi, zt]),
             "modality_embeddings": [fi, ft], "head": head, "fuse": fuse,
-            "modality_val_top1": [(vi.argmax(1) == yv).double().mean().item(), (vt.argmax(1) == yv).double().mean().item()],
+            "modality_val_top1": [(z.argmax(1) == yv).double().mean().item() for z in (vi, vt)],
             "fused_val_top1": (vf.argmax(1) == yv).double().mean().item()}
 
 
@@ -104,8 +104,9 @@ def test_each_rule_on_the_foreign_outputs(outputs):
     assert torch.equal(rlmba.select("margin", b, probs=p), topb_select(margin(p), b, largest=False))
     assert torch.equal(rlmba.select("least_confidence", b, probs=p), topb_select(least_confidence(p), b))
     assert torch.equal(rlmba.select("bald", b, mc_probs=o["mc_probs"]), topb_select(bald(o["mc_probs"]), b))
-    assert torch.equal(rlmba.select("coreset", b, embeddings=o["embeddings"], labeled_embeddings=o["labeled_embeddings"]),
-                       k_center_greedy(o["embeddings"], b, labeled=o["labeled_embeddings"]))
+    emb, lab = o["embeddings"], o["labeled_embeddings"]
+    assert torch.equal(rlmba.select("coreset", b, embeddings=emb, labeled_embeddings=lab),
+                       k_center_greedy(emb, b, labeled=lab))
     assert torch.equal(rlmba.select("badge", b, probs=p, embeddings=o["embeddings"], generator=1),
                        badge_select(p, o["embeddings"], b, generator=torch.Generator().manual_seed(1)))
     phi = fuse_contributions(o["fuse"], o["modality_embeddings"])
@@ -133,7 +134,8 @@ def test_rlmba_greedy_rule_and_amcb_weights_on_unequal_widths(outputs):
     assert torch.equal(picks, rlmba.select("rlmba", b, generator=4, weights=w, temperatures=[1.5, 0.7], **kw))
     cfg = RLMBAConfig()
     scores = efda_round_scores(o["modality_logits"], o["modality_embeddings"], w, [1.5, 0.7], b, beta=cfg.beta,
-                               kappa=cfg.kappa, kmeans_iters=cfg.kmeans_iters, generator=torch.Generator().manual_seed(4))
+                               kappa=cfg.kappa, kmeans_iters=cfg.kmeans_iters,
+                               generator=torch.Generator().manual_seed(4))
     assert torch.equal(picks, topb_select(scores.q, b))  # no policy: the b largest q
     fused = torch.cat([w[0].float() * o["modality_embeddings"][0], w[1].float() * o["modality_embeddings"][1]], 1)
     _, _, d = rlmba.kmeans(fused, b, iters=cfg.kmeans_iters, generator=torch.Generator().manual_seed(4))
@@ -170,7 +172,8 @@ def test_rlmba_with_a_policy_file_picks_what_the_loop_strategy_picks(tmp_path):
     api = rlmba.select("rlmba", 7, generator=5, config=cfg, policy=path, modality_logits=out.modality_logits,
                        modality_embeddings=out.features, temperatures=state.temperatures,
                        modality_val_top1=val["top1_modality"], fused_val_top1=val["top1"], val_nll=val["nll"],
-                       val_ece=val["ece"], train_losses=state.train_log.loss, train_grad_norms=state.train_log.grad_norm)
+                       val_ece=val["ece"], train_losses=state.train_log.loss,
+                       train_grad_norms=state.train_log.grad_norm)
     assert torch.equal(loop, api)
     greedy = rlmba.select("rlmba", 7, generator=5, config=cfg, weights=state.weights, temperatures=state.temperatures,
                           modality_logits=out.modality_logits, modality_embeddings=out.features)

@@ -38,8 +38,8 @@ def _round_state(budget: int, seed: int) -> RoundState:
     log = train_model(model, opt, ds, labeled, TrainConfig(epochs=5, min_steps=0, batch_size=8), seed=13)
     metrics = {"val": {"top1": 0.6, "nll": 1.1, "ece": 0.12, "delta": [0.05, -0.2]}}
     return RoundState(round=1, budget=budget, dataset=ds, labeled=labeled, unlabeled=pool[12:], model=model,
-                      generator=torch.Generator().manual_seed(seed), weights=torch.tensor([0.7, 0.3], dtype=torch.float64),
-                      temperatures=[1.3, 0.8], metrics=metrics, train_log=log)
+                      generator=torch.Generator().manual_seed(seed), temperatures=[1.3, 0.8], metrics=metrics,
+                      weights=torch.tensor([0.7, 0.3], dtype=torch.float64), train_log=log)
 
 
 def round_picks() -> dict:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rlmba.data import make_synthetic
 from rlmba.learn.checkpoint import FAULT_ENV

@@ -57,7 +57,8 @@ def _init(args) -> str:
     sections = load_config_file(args.config) if args.config else {}
     unknown = sorted(set(sections) - {"train", "rlmba"})
     if unknown:
-        raise ValueError(f"--config {args.config}: a session reads only the [train] and [rlmba] sections, got {unknown}")
+        raise ValueError(f"--config {args.config}: a session reads only the [train] and [rlmba] sections, "
+                         f"got {unknown}")
     train = dict(sections.get("train", {}))
     for key in ("epochs", "min_steps"):
         if getattr(args, key) is not None:
