@@ -28,7 +28,9 @@ from .strategies import make_strategy
 
 FORMAT = "rlmba-run-2"
 TRAIN_SEED0 = 10_000
-_NOT_PROTOCOL = ("progress", "out")  # config keys that may change between a run and its resume
+# config keys that may change between a run and its resume (the dataset's content is fingerprinted,
+# so a moved file resumes and a changed one does not)
+_NOT_PROTOCOL = ("progress", "out", "dataset")
 
 
 def plan(cfg: RunConfig) -> list[tuple[str, str, int]]:
@@ -120,8 +122,9 @@ class Experiment:
         t = -1 if learner is None else learner.round - 1
         ckpt.atomic_save(state, self.path, fault=lambda: ckpt.maybe_fault("save", j, t))
 
-    def _restore(self) -> tuple[int, dict | None]:
-        """(first job to run, its saved learner state or None) from the checkpoint."""
+    def _restore(self) -> tuple[int, ActiveLearner | None]:
+        """(first job to run, its learner restored mid-run or None) from the checkpoint, every
+        field validated before anything runs or is written."""
         try:
             data = ckpt.load(self.path)
         except (CheckpointError, OSError) as exc:
@@ -140,9 +143,13 @@ class Experiment:
             raise CheckpointError(f"{self.path}: job index {job!r} outside [0, {len(self.jobs)}]")
         try:
             self._restore_fields(data, job)
+            if learner is not None:
+                restored = self._learner(job)
+                restored.load_state_dict(learner)
+                return job, restored
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"{self.path}: invalid {type(exc).__name__}: {exc}") from None
-        return job, learner
+        return job, None
 
     def _restore_fields(self, data: dict, job: int) -> None:
         if set(data["strategies"]) != set(self.strategies):
@@ -175,9 +182,9 @@ class Experiment:
         holding it, and its return value is ``results["paths"]``."""
         t0 = time.perf_counter()
         with RunDirectory(self.cfg.out, resume=resume, overwrite=overwrite):
-            start, saved = self._restore() if resume else (0, None)
+            start, restored = self._restore() if resume else (0, None)
             for j in range(start, len(self.jobs)):
-                self._run_job(j, saved if j == start else None)
+                self._run_job(j, restored if j == start else None)
             if not any(k == "eval" for k, _, _ in self.jobs):
                 self._save_policy()
             results = self.results()
@@ -186,16 +193,11 @@ class Experiment:
                 results["paths"] = write(results)
         return results
 
-    def _run_job(self, j: int, saved: dict | None) -> None:
+    def _run_job(self, j: int, learner: ActiveLearner | None) -> None:
         kind, name, seed = self.jobs[j]
         if kind == "eval" and (j == 0 or self.jobs[j - 1][0] == "train"):
             self._save_policy()
-        learner = self._learner(j)
-        if saved is not None:
-            try:
-                learner.load_state_dict(saved)
-            except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-                raise CheckpointError(f"{self.path}: invalid learner state: {exc}") from None
+        learner = learner or self._learner(j)
         t0 = time.perf_counter()
         learner.run(on_round=lambda lr: self._save(j, lr), desc=self.job_label(j))
         key = f"{kind}/{name}/{seed}"
