@@ -116,7 +116,7 @@ def plot_learning_curve(results: dict, path: str, highlight=HIGHLIGHT) -> None:
                             alpha=0.15 if many else 0.2, lw=0, zorder=1)
     ax.set_xlabel("labeled samples")
     ax.set_ylabel("test Top-1")
-    bands = "; band: +-1 std of " + ", ".join(h for h in highlight if h in curves) if many else " and +-1 std"
+    bands = "; band: ±1 std of " + ", ".join(h for h in highlight if h in curves) if many else " and ±1 std"
     ax.set_title(f"{results['dataset']['name']}: mean over seeds{bands}", fontsize=10)
     ax.grid(alpha=0.3)
     if many:
