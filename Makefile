@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc cmake -type f 2>/dev/null)
 
-.PHONY: demo test test-all bench results compare info build wheel clean
+.PHONY: demo test test-all bench results compare info build wheel wheel-check clean
 
 demo: $(VENV)/.built
 	$(VENV)/bin/rlmba demo
@@ -57,6 +57,15 @@ wheel: $(VENV)/.deps
 	$(VENV)/bin/auditwheel repair dist/raw/rlmba-*.whl -w dist
 	rm -rf dist/raw
 	$(VENV)/bin/auditwheel show dist/rlmba-*.whl
+
+# The wheel as a user gets it: a fresh virtual environment, torch first, then the wheel.
+wheel-check:
+	rm -rf dist/venv
+	$(PYTHON) -m venv dist/venv
+	dist/venv/bin/python -m pip install -q torch==2.13.0
+	dist/venv/bin/python -m pip install -q dist/rlmba-*manylinux*.whl
+	cd dist && venv/bin/rlmba --version && venv/bin/rlmba info
+	cd dist && venv/bin/rlmba demo --seeds 0 --rounds 2 --episodes 1 --out demo-check --overwrite
 
 clean:
 	rm -rf build dist $(VENV) build.lock

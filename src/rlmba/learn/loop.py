@@ -51,6 +51,14 @@ def check_device(device) -> torch.device:
     return d
 
 
+def check_budget(initial: int, rounds: int, budget: int, pool: int, where: str = "the pool") -> None:
+    """ValueError unless the pool holds every label the rounds need (nothing is ever clamped)."""
+    need = initial + rounds * budget
+    if need > pool:
+        raise ValueError(f"budget: {initial} initial labels + {rounds} rounds x {budget} = {need} labels, but "
+                         f"{where} has {pool} rows; lower --budget, --rounds or --initial")
+
+
 class ActiveLearner:
     """One pool-based active-learning run of ``strategy`` on ``dataset``.
 
@@ -82,10 +90,7 @@ class ActiveLearner:
             raise ValueError(f"budget >= 1 and rounds >= 0 required, got {budget}, {rounds}")
         self.pool, self.val, self.test = (self.ds.indices(s).cpu() for s in (POOL, VAL, TEST))
         self.labeled = self._initial(initial)
-        need = len(self.labeled) + self.rounds * self.budget
-        if need > len(self.pool):
-            raise ValueError(f"budget: {len(self.labeled)} initial labels + {self.rounds} rounds x {self.budget} = "
-                             f"{need} labels, but the pool has {len(self.pool)} rows")
+        check_budget(len(self.labeled), self.rounds, self.budget, len(self.pool))
         self.round, self.history = 0, []
         M = self.ds.num_modalities
         self.weights = torch.full((M,), 1.0 / M, dtype=torch.float64)

@@ -21,7 +21,7 @@ from ..data.dataset import POOL
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
 from .config import RunConfig, to_dict
-from .loop import ActiveLearner, check_device
+from .loop import ActiveLearner, check_budget, check_device
 from .rlmba_strategy import RLMBAStrategy
 from .rundir import CHECKPOINT, RunDirectory
 from .strategies import make_strategy
@@ -71,11 +71,8 @@ class Experiment:
         self.cfg = cfg
         check_device(cfg.device)
         self.ds = dataset if dataset is not None else load_dataset(cfg.dataset, modalities=cfg.modalities)
-        pool, need = int((self.ds.split == POOL).sum()), cfg.initial + cfg.rounds * cfg.budget
-        if need > pool:
-            raise ValueError(f"budget: {cfg.initial} initial labels + {cfg.rounds} rounds x {cfg.budget} = {need} "
-                             f"labels, but the pool of {self.ds.name!r} has {pool} rows; lower --budget, "
-                             "--rounds or --initial")
+        check_budget(cfg.initial, cfg.rounds, cfg.budget, int((self.ds.split == POOL).sum()),
+                     f"the pool of {self.ds.name!r}")
         self.factory = model_factory
         self.jobs = plan(cfg)
         self.strategies = {name: self._make(name) for name in cfg.strategies}
