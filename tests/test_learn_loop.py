@@ -111,12 +111,15 @@ def test_registry():
         make_strategy("nope")
 
 
-def test_last_round_is_capped_by_the_pool():
+def test_rounds_that_would_exhaust_the_pool_are_refused():
+    """No silent clamping (which labels less than b in the last rounds and repeats curve points)."""
     small = make_synthetic(n=40, num_classes=2, dims=(3,), separation=(1.0,), seed=0)
     n_pool = len(small.indices("pool"))
-    learner = ActiveLearner(small, make_strategy("random"), initial=n_pool - 4, budget=3, rounds=3, train=TRAIN)
-    hist = learner.run()
-    assert [r["labels"] for r in hist] == [n_pool - 4, n_pool - 1, n_pool, n_pool]
+    with pytest.raises(ValueError, match=rf"budget: {n_pool - 4} initial labels \+ 3 rounds x 3 = {n_pool + 5} "
+                                         rf"labels, but the pool has {n_pool} rows"):
+        ActiveLearner(small, make_strategy("random"), initial=n_pool - 4, budget=3, rounds=3, train=TRAIN)
+    learner = ActiveLearner(small, make_strategy("random"), initial=n_pool - 4, budget=2, rounds=2, train=TRAIN)
+    assert [r["labels"] for r in learner.run()] == [n_pool - 4, n_pool - 2, n_pool]
 
 
 def test_initial_indices_and_warm_start(ds):

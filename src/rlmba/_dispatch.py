@@ -9,6 +9,11 @@ instead under ``RLMBA_STRICT=1``.
 
 Backends declare *why they cannot run* (not built, no device, unsupported dtype ...),
 never just "no": :func:`explain` and ``rlmba info`` print those reasons.
+
+Autograd: only the ``torch`` backend records gradients. The ops in ``DIFFERENTIABLE`` return
+values that are differentiable in their inputs; called on another backend with an input that
+requires grad (while grad mode is on) they raise instead of silently returning a result cut
+off from the graph. Index-returning ops (selection, sampling) have nothing to differentiate.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ log = logging.getLogger("rlmba")
 
 BACKENDS = ("torch", "cpp", "numba", "triton", "cuda")
 PRIORITY = {"cuda": ("triton", "cuda", "torch"), "cpu": ("cpp", "numba", "torch")}
+DIFFERENTIABLE = frozenset({"fuse_evidence", "dirichlet_uncertainty", "efda_scores", "uncertainty_scores", "bald",
+                            "nearest_centroid", "plackett_luce_log_prob"})
 # Backends that are never in a device's priority list but may be asked for explicitly there:
 # Triton's interpreter runs its kernels on CPU tensors (slowly; for tests).
 EXPLICIT_ONLY = {"cpu": ("triton",)}
@@ -169,7 +176,25 @@ def _traced(op: str, backend: str, fn: Callable) -> Callable:
     calls = getattr(_trace, "calls", None)
     if calls is not None:
         calls.append((op, backend))
-    return fn
+    return _no_grad_guard(op, backend, fn) if op in DIFFERENTIABLE and backend != "torch" else fn
+
+
+def _no_grad_guard(op: str, backend: str, fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        import torch
+
+        if torch.is_grad_enabled() and any(_wants_grad(a) for a in (*args, *kwargs.values())):
+            raise ValueError(f"{op}: an input requires grad, but the {backend} backend does not record gradients; "
+                             f"pass backend='torch' to differentiate through {op}, or .detach() the input")
+        return fn(*args, **kwargs)
+    return call
+
+
+def _wants_grad(x) -> bool:
+    if isinstance(x, (list, tuple)):
+        return any(_wants_grad(v) for v in x)
+    return bool(getattr(x, "requires_grad", False))
 
 
 @contextlib.contextmanager

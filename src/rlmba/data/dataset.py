@@ -1,6 +1,7 @@
 """The in-memory multimodal dataset every active-learning run works on, and its validation."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -76,9 +77,24 @@ class MultimodalDataset:
             feats.append(((x.double() - mean) / std).float())
         return replace(self, features=feats)
 
+    def fingerprint(self) -> dict[str, str]:
+        """SHA-256 of every array's content (each modality's features, labels, split) and of the
+        class count: a checkpoint records it, so a resume on changed data is refused, naming what changed."""
+        out = {f"features[{name!r}]": _sha256(x) for name, x in zip(self.modality_names, self.features)}
+        out.update(labels=_sha256(self.labels), split=_sha256(self.split),
+                   num_classes=hashlib.sha256(str(self.num_classes).encode()).hexdigest())
+        return out
+
     def to(self, device) -> "MultimodalDataset":
         return replace(self, features=[x.to(device) for x in self.features],
                        labels=self.labels.to(device), split=self.split.to(device))
+
+
+def _sha256(t: torch.Tensor) -> str:
+    a = np.ascontiguousarray(t.detach().cpu().numpy())
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
 
 
 def validate(ds: MultimodalDataset) -> None:
@@ -93,6 +109,8 @@ def validate(ds: MultimodalDataset) -> None:
     for name, x in zip(ds.modality_names, ds.features):
         if x.ndim != 2:
             raise ValueError(f"features[{name!r}]: expected a 2-D array [N, D], got shape {tuple(x.shape)}")
+        if x.shape[1] == 0:
+            raise ValueError(f"features[{name!r}]: no feature columns (D = 0)")
         if x.shape[0] != n:
             raise ValueError(f"features[{name!r}]: {x.shape[0]} rows, but labels has {n}: "
                              "every modality needs one row per sample")
@@ -114,12 +132,19 @@ def validate(ds: MultimodalDataset) -> None:
 
 
 def check_labels(labels: torch.Tensor, num_classes: int) -> None:
+    """int64 labels in [0, num_classes), 2 <= num_classes <= N (a class count beyond one class
+    per sample is a corrupt file, and would size the model's heads)."""
     if labels.dtype != torch.int64:
         raise TypeError(f"labels: expected int64 class indices, got {labels.dtype}")
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
+        raise TypeError(f"num_classes: expected an int, got {type(num_classes).__name__} {num_classes!r}")
     if num_classes < 2:
         raise ValueError(f"num_classes: need at least 2 classes, got {num_classes}")
     if labels.numel() == 0:
         raise ValueError("labels: the dataset is empty (N = 0)")
+    if num_classes > labels.numel():
+        raise ValueError(f"num_classes: {num_classes} classes for {labels.numel()} samples; at most one class "
+                         "per sample (are the labels class indices 0 .. C-1?)")
     lo, hi = labels.min().item(), labels.max().item()
     if lo < 0 or hi >= num_classes:
         raise ValueError(f"labels: values must lie in [0, {num_classes}), got min {lo} and max {hi}")

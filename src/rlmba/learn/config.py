@@ -7,6 +7,8 @@ one section per class (``[train]``, ``[rlmba]``) — see :func:`from_dict`.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 
 REWARD_MODES = ("relative", "absolute", "incremental")
@@ -31,6 +33,13 @@ class TrainConfig:
     standardize: bool = True      # z-score features with pool statistics before training
     ece_bins: int = 15
     eval_batch: int = 8192        # rows per forward pass over the pool at scoring time
+
+    def __post_init__(self):
+        _at_least(self, epochs=1, batch_size=1, min_steps=0, anneal_epochs=0, ece_bins=1, eval_batch=1,
+                  hidden=1, embed_dim=1)
+        if not 0 <= self.dropout < 1 or self.lr <= 0 or self.weight_decay < 0 or self.alpha < 0:
+            raise ValueError(f"train: need 0 <= dropout < 1, lr > 0, weight_decay >= 0, alpha >= 0; got "
+                             f"{self.dropout}, {self.lr}, {self.weight_decay}, {self.alpha}")
 
 
 @dataclass
@@ -88,17 +97,64 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     rlmba: RLMBAConfig = field(default_factory=RLMBAConfig)
 
+    def __post_init__(self):
+        _at_least(self, initial=1, budget=1, rounds=0)
+        if self.threads is not None:
+            _at_least(self, threads=1)
+        for name in ("strategies", "seeds"):
+            if not getattr(self, name):
+                raise ValueError(f"{name}: the list is empty")
+        if self.modalities is not None and not self.modalities:
+            raise ValueError("modalities: the list is empty (omit it to use every modality)")
+
+
+def _at_least(cfg, **bounds: int) -> None:
+    for name, lo in bounds.items():
+        value = getattr(cfg, name)
+        if value < lo:
+            raise ValueError(f"{name}: must be >= {lo}, got {value}")
+
+
+def _conforms(value, tp) -> bool:
+    """Whether ``value`` is of the annotated type ``tp`` (int, float, str, bool, list[...], X | None)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_conforms(value, arg) for arg in typing.get_args(tp))
+    if typing.get_origin(tp) is list:
+        return isinstance(value, list) and all(_conforms(v, typing.get_args(tp)[0]) for v in value)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return value is None if tp is type(None) else isinstance(value, tp)
+
+
+def _describe(tp) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(tp))
+    if typing.get_origin(tp) is list:
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
+    return "None" if tp is type(None) else tp.__name__
+
 
 def _fill(cls, data: dict, where: str):
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(names))
+    if not isinstance(data, dict):
+        raise TypeError(f"config{where}: expected a table of fields, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(hints))
     if unknown:
-        raise ValueError(f"config{where}: unknown keys {unknown}; known: {sorted(names)}")
+        raise ValueError(f"config{where}: unknown keys {unknown}; known: {sorted(hints)}")
     kw = {}
     for k, v in data.items():
-        sub = {"train": TrainConfig, "rlmba": RLMBAConfig}.get(k) if cls is RunConfig else None
-        kw[k] = _fill(sub, v, f".{k}") if sub is not None else v
-    return cls(**kw)
+        if dataclasses.is_dataclass(hints[k]):
+            kw[k] = _fill(hints[k], v, f"{where}.{k}")
+        elif not _conforms(v, hints[k]):
+            raise TypeError(f"config{where}.{k}: expected {_describe(hints[k])}, got {type(v).__name__} {v!r}")
+        else:
+            kw[k] = float(v) if hints[k] is float else v
+    try:
+        return cls(**kw)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"config{where}: {exc}") from None
 
 
 def from_dict(data: dict) -> RunConfig:

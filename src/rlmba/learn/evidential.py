@@ -6,6 +6,7 @@ alpha = e + 1, S = sum_c alpha_c; the expected class probabilities are alpha / S
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,8 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor, lo: float = 0.05, hi:
     A 17-point log-spaced grid brackets the minimum, then 20 golden-section steps on log T
     refine it inside the bracket (about 0.2 % of T): deterministic, derivative-free, cannot
     diverge. At most ``max_rows`` evenly spaced rows are used (a scalar needs no more).
+    A result within 1 % of ``lo`` or ``hi`` warns (``UserWarning``): the NLL still falls past the
+    bound, so T is the bound, not a fit (uninformative logits, or too few validation rows).
     """
     z = logits.detach().to(torch.float64)
     if z.shape[0] > max_rows:
@@ -87,4 +90,10 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor, lo: float = 0.05, hi:
             d = a + r * (b - a)
             fd = _nll(z, y, d)
     best = min([(vals[i], grid[i]), (fc, c), (fd, d)])
-    return math.exp(best[1])
+    t = math.exp(best[1])
+    for bound in (lo, hi):
+        if abs(math.log(t / bound)) < 0.01:
+            warnings.warn(f"fit_temperature: the fitted temperature sits at its bound {bound:g} (range "
+                          f"[{lo:g}, {hi:g}]): the held-out NLL still falls beyond it, so it is not a fit; "
+                          "check the logits or the number of validation rows, or widen the range", stacklevel=2)
+    return t

@@ -12,20 +12,22 @@ strategy's random stream, so all strategies of a seed start from the same labels
 Outputs (``out``): everything :func:`rlmba.learn.report.write_results` writes (metrics.json/csv,
 curves.json, summary.txt, learning_curve.png with every strategy in one plot), plus
 ``comparison.md`` (test Top-1 at each budget mean +- std over seeds, AULC, selection time per
-round), ``comparison.csv`` (the same numbers, one row per strategy) and ``paper_table.md`` (the
-final-budget Top-1 beside the paper's table, with ranks).
+round), ``comparison.csv`` (the same numbers, one row per strategy) and, for the embedded
+``mfeat`` benchmark only, ``paper_table.md`` (the final-budget Top-1 beside the paper's table,
+with ranks; beside a user's own dataset those columns would compare nothing).
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
-import time
 from typing import Sequence
 
 import torch
 
 from . import baselines as _register  # noqa: F401  (registers the baseline strategies)
+from .checkpoint import atomic_write
 from .config import RunConfig
 from .metrics import aulc
 from .report import _mean_std, curve, write_results
@@ -145,40 +147,42 @@ def paper_table_markdown(results: dict, split: str = "test") -> str:
 
 
 def write_comparison(results: dict, out: str, split: str = "test") -> dict[str, str]:
-    """:func:`rlmba.learn.report.write_results` plus comparison.md/.csv and paper_table.md."""
+    """:func:`rlmba.learn.report.write_results` plus comparison.md/.csv, and paper_table.md for
+    the embedded benchmark (``mfeat``). Every file is written atomically."""
     check_protocol(results)
     paths = write_results(results, out)
     paths["comparison"] = os.path.join(out, "comparison.md")
-    paths["comparison_csv"] = os.path.join(out, "comparison.csv")
-    with open(paths["comparison"], "w") as f:
-        f.write(comparison_markdown(results, split))
-    paths["paper_table"] = os.path.join(out, "paper_table.md")
-    with open(paths["paper_table"], "w") as f:
-        f.write(paper_table_markdown(results, split))
+    atomic_write(paths["comparison"], comparison_markdown(results, split).encode())
+    if results["dataset"]["name"] == "mfeat":
+        paths["paper_table"] = os.path.join(out, "paper_table.md")
+        atomic_write(paths["paper_table"], paper_table_markdown(results, split).encode())
     labels, rows = comparison(results, split)
     rounds = max((len(r["select_s"]) for r in rows), default=0)
     header = (["strategy", "seeds"] + [f"top1_{n}_{k}" for n in labels for k in ("mean", "std")]
               + ["aulc_mean", "aulc_std", "select_s_mean"] + [f"select_s_round{t}" for t in range(rounds)])
-    with open(paths["comparison_csv"], "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for r in rows:
-            w.writerow([r["strategy"], r["seeds"], *[x for cell in r["top1"] for x in cell], *r["aulc"],
-                        r["select_s_mean"], *r["select_s"]])
+    table = [header] + [[r["strategy"], r["seeds"], *[x for cell in r["top1"] for x in cell], *r["aulc"],
+                         r["select_s_mean"], *r["select_s"]] for r in rows]
+    paths["comparison_csv"] = os.path.join(out, "comparison.csv")
+    atomic_write(paths["comparison_csv"], csv_bytes(table))
     return paths
 
 
+def csv_bytes(rows: list[list]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue().encode()
+
+
 def run_comparison(cfg: RunConfig, *, dataset=None, model_factory=None, resume: bool = False,
-                   quiet: bool = True) -> dict:
+                   overwrite: bool = False, quiet: bool = True) -> dict:
     """Run ``cfg.strategies`` (``"all"`` expanded) x ``cfg.seeds`` and write the comparison to
-    ``cfg.out``. Returns the results dict (``results["paths"]``: the files written)."""
+    ``cfg.out``. Returns the results dict (``results["paths"]``: the files written).
+    ``resume``/``overwrite``: see :class:`rlmba.learn.rundir.RunDirectory`."""
     cfg = dataclasses.replace(cfg, strategies=expand_strategies(cfg.strategies))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    t0 = time.perf_counter()
-    results = Experiment(cfg, dataset=dataset, model_factory=model_factory).run(resume=resume)
-    results["wall_s"] = time.perf_counter() - t0
-    results["paths"] = write_comparison(results, cfg.out)
+    experiment = Experiment(cfg, dataset=dataset, model_factory=model_factory)
+    results = experiment.run(resume=resume, overwrite=overwrite, write=lambda r: write_comparison(r, cfg.out))
     if not quiet:
         print(comparison_markdown(results))
         print(f"results in {os.path.abspath(cfg.out)}")
@@ -196,13 +200,24 @@ def baseline_curves(results: dict, use: Sequence[str] = PAPER_BASELINES) -> Base
 
 
 def run_baselines(cfg: RunConfig, use: Sequence[str] | None = None, path: str | None = None, *,
-                  dataset=None, model_factory=None, resume: bool = False, quiet: bool = True) -> str:
+                  dataset=None, model_factory=None, resume: bool = False, overwrite: bool = False,
+                  quiet: bool = True) -> str:
     """Run the baselines ``use`` (default: the paper's GCNAL, BADGE, BMMAL) under ``cfg``'s
     protocol and write their per-round validation Top-1 to ``path`` (default
     ``<cfg.out>/baselines.json``), the file ``rlmba run --baselines`` takes. Returns the path."""
     use = expand_strategies(list(use or PAPER_BASELINES))
-    results = run_comparison(dataclasses.replace(cfg, strategies=use), dataset=dataset,
-                             model_factory=model_factory, resume=resume, quiet=quiet)
     path = path or os.path.join(cfg.out, "baselines.json")
-    baseline_curves(results, use).save(path)
+
+    def write(results):
+        paths = write_comparison(results, cfg.out)
+        baseline_curves(results, use).save(path)
+        return {**paths, "baselines": path}
+    cfg = dataclasses.replace(cfg, strategies=use)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    results = Experiment(cfg, dataset=dataset, model_factory=model_factory).run(resume=resume, overwrite=overwrite,
+                                                                                write=write)
+    if not quiet:
+        print(comparison_markdown(results))
+        print(f"baseline curves in {os.path.abspath(path)}")
     return path

@@ -15,13 +15,13 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..data.dataset import POOL, TEST, VAL
 from .amcb import amcb_weights
 from .config import RLMBAConfig, TrainConfig
 from .metrics import evaluate, shapley_contributions
 from .model import default_model_factory
+from .progress import RoundProgress, live
 from .strategies import RoundState, Strategy
 from .train import build_model, fit_temperatures, make_optimizer, train_model
 
@@ -34,11 +34,37 @@ def derive_seed(*key: int) -> int:
     return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+def check_device(device) -> torch.device:
+    """``device`` as a ``torch.device`` this process can run on; ValueError naming it otherwise."""
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: {device!r} is not a device; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if d.type == "cuda":
+        if torch.version.cuda is None:
+            raise ValueError(f"device: {device!r}, but this torch ({torch.__version__}) is a CPU build; "
+                             "install a CUDA build of torch or use --device cpu")
+        if not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device: {device!r}, but torch sees {torch.cuda.device_count()} CUDA device(s)")
+    elif d.type != "cpu":
+        raise ValueError(f"device: {device!r}; rlmba runs on 'cpu' or 'cuda'")
+    return d
+
+
+def check_budget(initial: int, rounds: int, budget: int, pool: int, where: str = "the pool") -> None:
+    """ValueError unless the pool holds every label the rounds need (nothing is ever clamped)."""
+    need = initial + rounds * budget
+    if need > pool:
+        raise ValueError(f"budget: {initial} initial labels + {rounds} rounds x {budget} = {need} labels, but "
+                         f"{where} has {pool} rows; lower --budget, --rounds or --initial")
+
+
 class ActiveLearner:
     """One pool-based active-learning run of ``strategy`` on ``dataset``.
 
     ``initial``: how many random pool samples start labeled, or their dataset indices.
-    ``hook(point, round)``: called at ``"epoch"`` points during training (tests inject faults).
+    ``hook(point, round)``: called at ``"epoch"`` points during training and at ``"select"``
+    before each selection (tests inject faults there).
 
     Example::
 
@@ -53,9 +79,9 @@ class ActiveLearner:
                  hook=None):
         self.train_cfg = train or TrainConfig()
         self.rl_cfg = rlmba or RLMBAConfig()
+        self.device = check_device(device)
         ds = dataset.standardized() if self.train_cfg.standardize else dataset
-        self.ds = ds.to(device)
-        self.device = torch.device(device)
+        self.ds = ds.to(self.device)
         c = self.train_cfg
         self.factory = model_factory or default_model_factory(c.hidden, c.embed_dim, c.dropout)
         self.strategy, self.budget, self.rounds, self.seed = strategy, int(budget), int(rounds), int(seed)
@@ -64,6 +90,7 @@ class ActiveLearner:
             raise ValueError(f"budget >= 1 and rounds >= 0 required, got {budget}, {rounds}")
         self.pool, self.val, self.test = (self.ds.indices(s).cpu() for s in (POOL, VAL, TEST))
         self.labeled = self._initial(initial)
+        check_budget(len(self.labeled), self.rounds, self.budget, len(self.pool))
         self.round, self.history = 0, []
         M = self.ds.num_modalities
         self.weights = torch.full((M,), 1.0 / M, dtype=torch.float64)
@@ -98,7 +125,7 @@ class ActiveLearner:
         self.model.set_fusion_weights(self.weights)
         on_epoch = (lambda e: self.hook("epoch", t)) if self.hook else None
         return train_model(self.model, self.optimizer, self.ds, self.labeled.to(self.device), c,
-                           derive_seed(self.seed, t, TRAIN), self.progress, f"round {t} epochs", on_epoch)
+                           derive_seed(self.seed, t, TRAIN), self.progress and live(), f"round {t} epochs", on_epoch)
 
     def _evaluate(self, t: int, log) -> tuple[dict, list[float], torch.Tensor]:
         c, ds = self.train_cfg, self.ds
@@ -116,8 +143,9 @@ class ActiveLearner:
         return record, temps, w
 
     def _select(self, t: int, record: dict, temps, w, log) -> None:
-        unl = self.unlabeled
-        b = min(self.budget, len(unl))
+        if self.hook:
+            self.hook("select", t)
+        unl, b = self.unlabeled, self.budget
         state = RoundState(round=t, budget=b, dataset=self.ds, labeled=self.labeled, unlabeled=unl,
                            model=self.model, generator=torch.Generator().manual_seed(derive_seed(self.seed, t, SELECT)),
                            weights=w, temperatures=temps, metrics=record, train_log=log, history=self.history,
@@ -145,7 +173,7 @@ class ActiveLearner:
         self.history.append(record)
         self.strategy.observe(record, self.history)
         t1 = time.perf_counter()
-        if t < self.rounds and len(self.unlabeled):
+        if t < self.rounds:
             self._select(t, record, temps, w, log)
         record["time_select"] = time.perf_counter() - t1
         self.weights = w
@@ -154,13 +182,14 @@ class ActiveLearner:
             self.strategy.end_run()
         return record
 
-    def run(self, on_round=None) -> list[dict]:
-        """Rounds until done (resuming wherever the learner stands); ``on_round(self)`` after each."""
-        bar = tqdm(total=self.rounds + 1, initial=self.round, desc=f"{self.strategy.name} seed {self.seed}",
-                   disable=not self.progress, leave=False)
+    def run(self, on_round=None, desc: str | None = None) -> list[dict]:
+        """Rounds until done (resuming wherever the learner stands); ``on_round(self)`` after each.
+        ``desc`` labels the progress output (default: strategy and seed)."""
+        bar = RoundProgress(desc or f"{self.strategy.name} seed {self.seed}", self.rounds + 1, self.round,
+                            self.progress)
         while not self.done:
-            self.step()
-            bar.update(1)
+            record = self.step()
+            bar.update(record)
             if on_round is not None:
                 on_round(self)
         bar.close()
@@ -174,9 +203,23 @@ class ActiveLearner:
                 "optimizer": None if self.optimizer is None else self.optimizer.state_dict()}
 
     def load_state_dict(self, d: dict) -> None:
-        if int(d["seed"]) != self.seed:
+        """Continue from :meth:`state_dict`'s output; ValueError for any field that does not fit this run."""
+        if d["seed"] != self.seed:
             raise ValueError(f"checkpoint: saved for seed {d['seed']}, this learner has seed {self.seed}")
-        self.round, self.labeled, self.weights = int(d["round"]), d["labeled"].clone(), d["weights"].clone()
+        t, labeled, weights = d["round"], d["labeled"], d["weights"]
+        if type(t) is not int or not 1 <= t <= self.rounds + 1 or len(d["history"]) != t:
+            raise ValueError(f"checkpoint: round {t!r} with {len(d['history'])} evaluations, "
+                             f"expected 1..{self.rounds + 1} and one evaluation per round")
+        need = len(self.labeled) + min(t, self.rounds) * self.budget
+        if not (isinstance(labeled, torch.Tensor) and labeled.dtype == torch.int64 and labeled.shape == (need,)
+                and torch.equal(labeled[:len(self.labeled)], self.labeled)
+                and labeled.unique().numel() == need and torch.isin(labeled, self.pool).all()):
+            raise ValueError(f"checkpoint: the labeled set is not {need} distinct pool indices "
+                             "starting with this seed's initial labels")
+        if not (isinstance(weights, torch.Tensor) and weights.shape == self.weights.shape
+                and weights.dtype == torch.float64 and torch.isfinite(weights).all()):
+            raise ValueError(f"checkpoint: weights must be {self.ds.num_modalities} finite float64 values")
+        self.round, self.labeled, self.weights = t, labeled.clone(), weights.clone()
         self.history = list(d["history"])
         torch.set_rng_state(d["rng"])
         if d["model"] is not None:

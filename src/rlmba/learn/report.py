@@ -5,12 +5,14 @@ Plots use matplotlib's Agg canvas through the object API (no pyplot, no global b
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 
 import torch
 
+from .checkpoint import atomic_write
 from .metrics import aulc
 from .reward import BaselineCurves
 
@@ -74,38 +76,63 @@ def summary_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_learning_curve(results: dict, path: str) -> None:
-    """Mean test Top-1 per strategy, a +-1 std band over seeds. Many strategies: 20 distinct
-    colours, the legend outside the axes, bands fainter; RL-MBA drawn thick and black on top."""
+HIGHLIGHT = ("rlmba",)
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def line_style(i: int) -> dict:
+    """The i-th strategy's colour, line style and marker: tab10 colours, with the style and marker
+    cycling at other periods (4, 7), so no two of the first 140 strategies look alike."""
     from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors
+    return {"color": palette[i % len(palette)], "ls": LINE_STYLES[i % 4], "marker": MARKERS[i % 7]}
+
+
+def plot_learning_curve(results: dict, path: str, highlight=HIGHLIGHT) -> None:
+    """Mean test Top-1 per strategy over seeds. Up to 6 strategies: every one with a +-1 std band.
+    More: a distinct colour, line style and marker each, the final Top-1 in the legend (sorted by
+    it), and bands only for the ``highlight`` strategies (RL-MBA, drawn thick and black on top)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     labels, curves = curve(results["runs"], "test")
     many = len(curves) > 6
-    fig = Figure(figsize=(8 if many else 6, 4.5 if many else 4), dpi=120)
+    fig = Figure(figsize=(9 if many else 6, 5 if many else 4), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    palette = colormaps["tab20" if many else "tab10"].colors
+    lines = []
     for i, (name, per_seed) in enumerate(curves.items()):
         t = torch.tensor(per_seed, dtype=torch.float64)
         mean, std = t.mean(0), t.std(0, unbiased=False)
-        ours = name == "rlmba"
-        color = "black" if ours else palette[i % len(palette)]
-        ax.plot(labels, mean.tolist(), marker="o", ms=3, lw=2.2 if ours else 1.2, color=color, label=name,
-                ls="-" if ours or i < 10 else "--", zorder=3 if ours else 2)
-        ax.fill_between(labels, (mean - std).tolist(), (mean + std).tolist(), color=color,
-                        alpha=0.06 if many else 0.2, lw=0)
+        ours = name in highlight
+        style = dict(line_style(i), color="black", ls="-") if ours else line_style(i)
+        line, = ax.plot(labels, mean.tolist(), ms=4, lw=2.4 if ours else 1.3, zorder=3 if ours else 2,
+                        label=f"{name} ({mean[-1]:.3f})" if many else name, **style)
+        lines.append((mean[-1].item(), line))
+        if ours or not many:
+            ax.fill_between(labels, (mean - std).tolist(), (mean + std).tolist(), color=style["color"],
+                            alpha=0.15 if many else 0.2, lw=0, zorder=1)
     ax.set_xlabel("labeled samples")
     ax.set_ylabel("test Top-1")
-    ax.set_title(f"{results['dataset']['name']}: mean and +-1 std over seeds")
+    bands = "; band: ±1 std of " + ", ".join(h for h in highlight if h in curves) if many else " and ±1 std"
+    ax.set_title(f"{results['dataset']['name']}: mean over seeds{bands}", fontsize=10)
     ax.grid(alpha=0.3)
     if many:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+        ordered = [line for _, line in sorted(lines, key=lambda p: -p[0])]
+        ax.legend(handles=ordered, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False,
+                  title="final Top-1", title_fontsize=8, handlelength=3)
     else:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    _save_figure(fig, path)
+
+
+def _save_figure(fig, path: str) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=os.path.splitext(path)[1][1:] or "png")
+    atomic_write(path, buf.getvalue())
 
 
 def plot_contributions(results: dict, path: str) -> None:
@@ -137,28 +164,28 @@ def plot_contributions(results: dict, path: str) -> None:
         ax2.set_xlabel("labeled samples")
         ax2.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    _save_figure(fig, path)
 
 
 def write_results(results: dict, out: str) -> dict[str, str]:
-    """Write every output file into ``out``; returns {what: path}."""
+    """Write every output file into ``out``, each atomically; returns {what: path}."""
     os.makedirs(out, exist_ok=True)
     paths = {k: os.path.join(out, f) for k, f in [
         ("json", "metrics.json"), ("csv", "metrics.csv"), ("curves", "curves.json"), ("summary", "summary.txt"),
         ("learning_curve", "learning_curve.png"), ("contributions", "modality_contributions.png")]}
-    with open(paths["json"], "w") as f:
-        json.dump(results, f, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x)
+    text = json.dumps(results, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x)
+    atomic_write(paths["json"], text.encode())
     flat = rows(results, results["dataset"]["modalities"])
     if flat:
-        with open(paths["csv"], "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(flat[0]))
-            writer.writeheader()
-            writer.writerows(flat)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(flat[0]))
+        writer.writeheader()
+        writer.writerows(flat)
+        atomic_write(paths["csv"], buf.getvalue().encode())
     labels, val_curves = curve(results["runs"], "val")
     if val_curves:
         BaselineCurves(labels, val_curves).save(paths["curves"])
-        with open(paths["summary"], "w") as f:
-            f.write(summary_table(results) + "\n")
+        atomic_write(paths["summary"], (summary_table(results) + "\n").encode())
         plot_learning_curve(results, paths["learning_curve"])
         plot_contributions(results, paths["contributions"])
     return paths

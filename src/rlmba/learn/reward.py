@@ -18,6 +18,8 @@ import logging
 
 import torch
 
+from .checkpoint import atomic_write
+
 log = logging.getLogger("rlmba")
 
 
@@ -52,8 +54,8 @@ class BaselineCurves:
         return cls(data["labels"], curves, data.get("metric", "val_top1"))
 
     def save(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump({"metric": self.metric, "labels": self.labels, "curves": self.curves}, f, indent=1)
+        data = {"metric": self.metric, "labels": self.labels, "curves": self.curves}
+        atomic_write(path, json.dumps(data, indent=1).encode())
 
     def mean_at(self, num_labels: int) -> float:
         """mean_h Top1^(h) at the evaluation with ``num_labels`` labels."""

@@ -1,6 +1,6 @@
 """``rlmba session init|query|label|status|export``: the labeling session on the command line.
 
-Registered by :mod:`rlmba.cli` (``add_parser`` builds the subcommands, ``main`` runs one); nothing
+Registered in :data:`rlmba.cli.COMMANDS` (``arguments`` builds the verbs, ``main`` runs one); nothing
 heavy is imported until a verb runs.
 """
 from __future__ import annotations
@@ -10,10 +10,9 @@ import os
 import sys
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("session", help="label your own pool: init, query, label, status, export",
-                       description="A resumable labeling session: query a batch, have it labeled, add the "
-                                   "answers, query again. See docs/labeling.md.")
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("A resumable labeling session: query a batch, have it labeled, add the answers, query "
+                     "again. See docs/labeling.md.")
     verbs = p.add_subparsers(dest="verb", required=True)
     init = verbs.add_parser("init", help="create a session directory on a pool file")
     init.add_argument("dir")
