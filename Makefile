@@ -10,7 +10,9 @@ SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc -type f 2>/dev/null)
 demo: $(VENV)/.built
 	$(VENV)/bin/rlmba demo
 
+# The lint (ruff, configured in pyproject.toml) runs first: a finding fails the test run.
 test: $(VENV)/.built
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-all: $(VENV)/.built

@@ -249,7 +249,7 @@ def _bald_kernel(probs, out, S, n, C, stride_s, BLOCK_N: tl.constexpr, BLOCK_C: 
     plogp = tl.zeros([BLOCK_N], CT)            # sum_s sum_c p_s log p_s
     bad = rows < 0                             # NaN, +inf or negative probabilities: NaN score
     sample = probs  # advanced by stride_s per sample: pointer steps, no int32 s * stride_s product
-    for s in range(S):
+    for _ in range(S):
         p = tl.load(sample + offs, mask=valid, other=0.0).to(CT)
         sample += stride_s
         bad_el = valid & ((p != p) | (p < 0) | (p == float("inf")))

@@ -334,7 +334,7 @@ void wait_until(Ready ready) {
 // points; step t >= 1 updates D with pick t - 1. Thread 0 publishes each step (after marking the
 // previous pick), every thread claims blocks of the step from an atomic counter, and thread 0
 // picks once all blocks of the step are done. A thread the OS has descheduled simply claims
-// nothing, instead of stalling a per-step barrier (this machine's other core is often busy).
+// nothing, instead of stalling a per-step barrier.
 // Claims and completions are counted per step, so a late thread never touches another step.
 template <class T>
 void kmeanspp(const Pool<T>& P, const double* u, int64_t b, Isa isa, int64_t* out) {

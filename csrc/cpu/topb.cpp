@@ -177,7 +177,7 @@ int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out
   using K = typename KeyOf<F>::type;
   constexpr int kBits = 8 * sizeof(K);
   // A second thread pays off from a few million scores (~1 ms of work for one thread); below
-  // that, waking it costs more than it saves, and far more when the cores are shared.
+  // that, waking it costs more than it saves.
   const Slices s{n, threads_for(n, 1 << 22)};
   const int64_t cap = std::max<int64_t>(8 * b, 16384);
   // 1. filter pass

@@ -9,7 +9,7 @@ import platform
 import torch
 
 from . import __version__
-from ._dispatch import BACKENDS, backend_reasons, explain, ops
+from ._dispatch import BACKENDS, DEVICES, backend_reasons, explain, public_ops
 
 
 def _version(module: str) -> str:
@@ -38,16 +38,15 @@ def report() -> str:
     lines.append(f"  RLMBA_BACKEND={os.environ.get('RLMBA_BACKEND', '')!r} RLMBA_STRICT={os.environ.get('RLMBA_STRICT', '')!r}")
     lines.append("build (rlmba._C):")
     lines += [f"  {k}: {v}" for k, v in build_info().items()]
-    devices = ["cpu", "cuda"]
     lines.append("backends:")
-    for device in devices:
+    for device in DEVICES:
         for name in BACKENDS:
             reasons = backend_reasons(name, device)
             lines.append(f"  {device:<4} {name:<7} {'usable' if not reasons else 'unusable: ' + '; '.join(reasons)}")
     lines.append("ops (cpu):")
-    for op in ops():
+    for op in public_ops():
         usable = [b for b, r in explain(op, "cpu").items() if not r]
-        lines.append(f"  {op:<24} {', '.join(usable)}")
+        lines.append(f"  {op:<24} {', '.join(usable) or 'none'}")
     return "\n".join(lines)
 
 

@@ -110,7 +110,7 @@ class Experiment:
             if saved is not None and j == start:
                 learner.load_state_dict(saved)
             t0 = time.perf_counter()
-            learner.run(on_round=lambda lr: self._save(j, lr))
+            learner.run(on_round=lambda lr, j=j: self._save(j, lr))
             self.times[f"{kind}/{name}/{seed}"] = self.times.get(f"{kind}/{name}/{seed}", 0.0) + time.perf_counter() - t0
             if kind == "eval":
                 self.runs[name][str(seed)] = learner.history

@@ -1,6 +1,6 @@
 """Pure-PyTorch reference of the clustering ops: the specification every backend is tested against.
 
-EFDA's diversity term (RL-MBA, METHOD.md step 5) is d(x) = the Euclidean distance (not squared)
+EFDA's diversity term (RL-MBA, step 5 of docs/method.md) is d(x) = the Euclidean distance (not squared)
 of x to its nearest centroid, after k-means++ seeding with k = b and at most 5 Lloyd iterations.
 Inputs are already validated by :mod:`rlmba.ops.clustering` (its docstring holds the backend
 contract these functions follow). Half inputs compute in float32, float64 in float64.
@@ -30,7 +30,7 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def rounded_sqrt(t: torch.Tensor) -> torch.Tensor:
     """sqrt correctly rounded to t's dtype, as C's sqrtf and numba's np.sqrt give: float32 through
-    float64 (exact, then one rounding). torch's float32 sqrt on this CPU can be 1 ulp off
+    float64 (exact, then one rounding). torch's float32 sqrt can be 1 ulp off on some CPUs
     (sqrt(19) -> 4.3588986 instead of 4.3588991), which made backends that round correctly
     disagree with the reference."""
     return t.sqrt() if t.dtype == torch.float64 else t.double().sqrt().to(t.dtype)

@@ -32,7 +32,7 @@ def nearest_centroid(x, centroids):
     return dist, idx
 
 
-@implements("kmeanspp", "cpp")
+@implements("kmeans_plusplus", "cpp")
 def kmeanspp(x, k, u, half_bound=-1):
     n, D = x.shape
     u = u.to(torch.float64).contiguous()

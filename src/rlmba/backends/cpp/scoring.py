@@ -26,15 +26,10 @@ from __future__ import annotations
 import torch
 
 from ... import _C
+from ..._checks import FLOAT_DTYPES
 from ..._dispatch import implements
 
 _NATIVE = (torch.float32, torch.float64)
-
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and not dtype.is_floating_point:
-        return [f"cpp computes floating dtypes only, got {dtype}"]
-    return []
 
 
 def _compute(t: torch.Tensor) -> torch.Tensor:
@@ -54,7 +49,7 @@ def _common(zs) -> tuple[list[torch.Tensor], int, int]:
     return zs, n, C
 
 
-@implements("fuse_evidence", "cpp", supports=_supports)
+@implements("fuse_evidence", "cpp", dtypes=FLOAT_DTYPES)
 def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Tensor:
     zs, n, C = _common(zs)
     out = torch.empty(n, C, dtype=zs[0].dtype)
@@ -64,7 +59,7 @@ def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Te
     return out
 
 
-@implements("dirichlet_uncertainty", "cpp", supports=_supports)
+@implements("dirichlet_uncertainty", "cpp", dtypes=FLOAT_DTYPES)
 def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.Tensor:
     alpha = _rows(_compute(alpha), "alpha")
     n, C = alpha.shape
@@ -75,7 +70,7 @@ def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.
     return out
 
 
-@implements("efda_scores", "cpp", supports=_supports)
+@implements("efda_scores", "cpp", dtypes=FLOAT_DTYPES)
 def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     zs, n, C = _common(zs)
     u_fused = torch.empty(n, dtype=zs[0].dtype)
@@ -87,7 +82,7 @@ def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     return u_fused, u_modal
 
 
-@implements("uncertainty_scores", "cpp", supports=_supports)
+@implements("uncertainty_scores", "cpp", dtypes=FLOAT_DTYPES)
 def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
     x = _rows(_compute(x), "x")
     n, C = x.shape
@@ -98,7 +93,7 @@ def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tens
     return out
 
 
-@implements("bald", "cpp", supports=_supports)
+@implements("bald", "cpp", dtypes=FLOAT_DTYPES)
 def bald(probs: torch.Tensor) -> torch.Tensor:
     """probs [S, n, C]: rows contiguous; the sample stride may exceed n C (a chunk of the pool)."""
     probs = _rows(_compute(probs), "probs")

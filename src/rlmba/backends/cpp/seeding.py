@@ -6,11 +6,8 @@ referenced here for the duration of the call. The GIL is released inside.
 import torch
 
 from ... import _C
+from ..._checks import NATIVE_DTYPES
 from ..._dispatch import implements
-
-
-def _supports(dtype=None, **_):
-    return [] if dtype in (None, torch.float32, torch.float64) else [f"cpp seeding takes float32/float64, got {dtype}"]
 
 
 def kmeanspp_gradient(probs, hs, scales, u, b):
@@ -23,11 +20,11 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     return out
 
 
-@implements("badge_select", "cpp", supports=_supports)
+@implements("badge_select", "cpp", dtypes=NATIVE_DTYPES)
 def badge_select(probs, embeddings, u, b):
     return kmeanspp_gradient(probs, [embeddings], torch.ones(1, 1, dtype=torch.float64), u, b)
 
 
-@implements("bmmal_select", "cpp", supports=_supports)
+@implements("bmmal_select", "cpp", dtypes=NATIVE_DTYPES)
 def bmmal_select(probs, hs, scales, u, b):
     return kmeanspp_gradient(probs, hs, scales, u, b)

@@ -13,9 +13,8 @@ from ..._dispatch import implements
 from ...reference.selection import REFINE_RTOL
 
 # GEMM tile: 2^23 products (32 MiB in float32, about L3) for the epilogue to read back from
-# cache. Measured (2 threads, 128 x 1000 GEMMs): MKL gives 165 GFLOP/s at 1024 rows and 125 at
-# 16384 on an idle machine, but small tiles collapse when the cores are shared (every GEMM and
-# epilogue call is a thread barrier); 8192 rows is the compromise.
+# cache. Smaller tiles run faster GEMMs on idle cores but pay one thread barrier per GEMM and
+# epilogue call, which costs most when other work shares the cores.
 TILE = 1 << 23
 STORAGE = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 METRIC = {"euclidean": 0, "cosine": 1}

@@ -14,8 +14,9 @@ import torch
 
 from ... import _C
 from ..._dispatch import implements
+from .runtime import stream
 from ...reference.clustering import BLOCK, TILE_ELEMENTS
-from .selection import STORAGE, _stream
+from .selection import STORAGE
 
 
 def _cdt(dtype):
@@ -35,11 +36,11 @@ def nearest_centroid(x, centroids):
         xt = x[i:i + step].to(cdt).contiguous()
         g = xt @ centroids.T
         _C.cuda_nearest_centroid(g.data_ptr(), xt.data_ptr(), centroids.data_ptr(), c_sq.data_ptr(), xt.shape[0], k,
-                                 D, dist[i:].data_ptr(), idx[i:].data_ptr(), cdt == torch.float64, _stream(x))
+                                 D, dist[i:].data_ptr(), idx[i:].data_ptr(), cdt == torch.float64, stream(x))
     return dist, idx
 
 
-@implements("kmeanspp", "cuda")
+@implements("kmeans_plusplus", "cuda")
 def kmeanspp(x, k, u):
     n, D = x.shape
     dev, cdt = x.device, _cdt(x.dtype)
@@ -53,7 +54,7 @@ def kmeanspp(x, k, u):
     center = torch.empty(D, dtype=cdt, device=dev)
     _C.cuda_kmeanspp(x.data_ptr(), STORAGE[x.dtype], n, D, k, u.data_ptr(), seeds.data_ptr(), w.data_ptr(),
                      a.data_ptr(), picked.data_ptr(), block_sum.data_ptr(), cc2.data_ptr(), center.data_ptr(),
-                     _stream(x))
+                     stream(x))
     return seeds, a, w.sqrt_()
 
 
@@ -63,5 +64,5 @@ def cluster_sums(x, idx, k):
     counts = torch.zeros(k, dtype=torch.int64, device=x.device)
     idx = idx.contiguous()
     _C.cuda_cluster_sums(x.data_ptr(), STORAGE[x.dtype], x.shape[0], x.shape[1], idx.data_ptr(), sums.data_ptr(),
-                         counts.data_ptr(), _stream(x))
+                         counts.data_ptr(), stream(x))
     return sums, counts

@@ -16,14 +16,11 @@ import torch
 
 from ... import _C
 from ..._dispatch import implements
+from .runtime import stream
 from ...reference.selection import REFINE_RTOL, TILE_ELEMENTS, pool_mean
 
 STORAGE = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 METRIC = {"euclidean": 0, "cosine": 1}
-
-
-def _stream(t: torch.Tensor) -> int:
-    return torch.cuda.current_stream(t.device).cuda_stream
 
 
 @implements("topb_select", "cuda")
@@ -31,7 +28,7 @@ def topb_select(x, b, largest):
     cap = max(4 * b, 4096)
     out = torch.empty(cap, dtype=torch.int64, device=x.device)
     count, need = _C.cuda_topb_select(x.data_ptr(), x.shape[0], b, largest, out.data_ptr(), cap,
-                                      x.dtype == torch.float64, _stream(x))
+                                      x.dtype == torch.float64, stream(x))
     cand = out[:count].sort().values  # by index, then stably by value: ties -> lower index
     order = torch.sort(x[cand] + 0.0, descending=largest, stable=True).indices[:need]
     return cand[order]
@@ -50,7 +47,7 @@ def _labeled_min(x, lab, inv_norm, metric, mind):
         g = xt @ lab.T
         _C.cuda_labeled_min(g.data_ptr(), xt.data_ptr(), lab.data_ptr(), lab_sq.data_ptr(),
                             inv_norm[i:].data_ptr() if cosine else 0, xt.shape[0], lab.shape[0], x.shape[1],
-                            METRIC[metric], REFINE_RTOL, mind[i:].data_ptr(), cdt == torch.float64, _stream(x))
+                            METRIC[metric], REFINE_RTOL, mind[i:].data_ptr(), cdt == torch.float64, stream(x))
 
 
 @implements("k_center_greedy", "cuda")
@@ -60,7 +57,7 @@ def k_center_greedy(pool, b, labeled, exclude, metric):
     inv_norm = None
     if metric == "cosine":
         inv_norm = torch.empty(N, dtype=cdt, device=pool.device)
-        _C.cuda_inv_norms(pool.data_ptr(), STORAGE[pool.dtype], N, D, inv_norm.data_ptr(), _stream(pool))
+        _C.cuda_inv_norms(pool.data_ptr(), STORAGE[pool.dtype], N, D, inv_norm.data_ptr(), stream(pool))
     mind = torch.full((N,), float("inf"), dtype=cdt, device=pool.device)
     if labeled.shape[0]:
         _labeled_min(pool, labeled, inv_norm, metric, mind)
@@ -72,5 +69,5 @@ def k_center_greedy(pool, b, labeled, exclude, metric):
     out = torch.empty(b, dtype=torch.int64, device=pool.device)
     _C.cuda_kcenter_greedy(pool.data_ptr(), STORAGE[pool.dtype], N, D, b, METRIC[metric],
                            0 if inv_norm is None else inv_norm.data_ptr(), 0 if mean is None else mean.data_ptr(),
-                           mind.data_ptr(), out.data_ptr(), _stream(pool))
+                           mind.data_ptr(), out.data_ptr(), stream(pool))
     return out

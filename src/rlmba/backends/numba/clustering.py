@@ -13,16 +13,11 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from ..._checks import FLOAT_DTYPES
 from ..._dispatch import implements
 from ...reference.clustering import BLOCK, TILE_ELEMENTS
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in _FLOATS:
-        return [f"numba computes float16/bfloat16/float32/float64 inputs, got {dtype}"]
-    return []
 
 
 def _cdt(dtype):
@@ -52,7 +47,7 @@ def _nearest_epilogue(g, x, c, c_sq, dist, idx):
         idx[i] = j
 
 
-@implements("nearest_centroid", "numba", supports=_supports)
+@implements("nearest_centroid", "numba", dtypes=FLOAT_DTYPES)
 def nearest_centroid(x, centroids):
     n, _ = x.shape
     k = centroids.shape[0]
@@ -90,7 +85,7 @@ def _cluster_sums_kernel(x, idx, sums, counts):
         counts[idx[i]] += 1
 
 
-@implements("cluster_sums", "numba", supports=_supports)
+@implements("cluster_sums", "numba", dtypes=FLOAT_DTYPES)
 def cluster_sums(x, idx, k):
     sums = torch.zeros(k, x.shape[1], dtype=torch.float64)
     counts = torch.zeros(k, dtype=torch.int64)
@@ -181,7 +176,7 @@ def _kmeanspp_kernel(x, k, u, seeds, w, a):
             pick = _d2_pick(w, u[s + 1], picked, qlast)
 
 
-@implements("kmeanspp", "numba", supports=_supports)
+@implements("kmeans_plusplus", "numba", dtypes=FLOAT_DTYPES)
 def kmeanspp(x, k, u):
     n = x.shape[0]
     xc = x.to(_cdt(x.dtype)).contiguous()  # half: a float32 copy (seeding reads x k times)

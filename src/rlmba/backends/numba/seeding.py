@@ -17,7 +17,7 @@ pick is serial: the block sums are added in block order, and only the block hold
 is rescanned point by point, continuing the same sequential sum. So the prefix sums, the total
 and hence every pick are the same for any thread count (and equal to the C++ backend's order).
 Pools of one block skip the parallel launch. Each pick is one ``prange`` launch, whose end is a
-barrier: on a loaded machine a descheduled thread delays every pick (the C++ kernel avoids this
+barrier: a descheduled thread delays every pick (the C++ kernel avoids this
 with one parallel region and dynamic block claims, which numba's prange cannot express).
 
 Bytes moved per pick: every point's probs row (C * itemsize) and feature rows
@@ -37,17 +37,13 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from ..._checks import NATIVE_DTYPES
 from ..._dispatch import implements
 from ...reference.seeding import DUPLICATE_RTOL
 from .kernels import _view
 
 BLOCK = 2048  # points per block of the D sums (the contract's fixed order; same as the C++ kernel)
 
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        return [f"numba seeding takes float32/float64 (half is widened by the op), got {dtype}"]
-    return []
 
 
 # ---------------------------------------------------------------- per-point float64 math
@@ -240,11 +236,11 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     return out
 
 
-@implements("badge_select", "numba", supports=_supports)
+@implements("badge_select", "numba", dtypes=NATIVE_DTYPES)
 def badge_select(probs, embeddings, u, b):
     return kmeanspp_gradient(probs, [embeddings], torch.ones(1, 1, dtype=torch.float64), u, b)
 
 
-@implements("bmmal_select", "numba", supports=_supports)
+@implements("bmmal_select", "numba", dtypes=NATIVE_DTYPES)
 def bmmal_select(probs, hs, scales, u, b):
     return kmeanspp_gradient(probs, hs, scales, u, b)

@@ -19,14 +19,10 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from ..._checks import NATIVE_DTYPES
 from ..._dispatch import implements
 from ...reference.selection import REFINE_RTOL, TILE_ELEMENTS, _dist_to_set, _embed
 
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        return [f"numba top-b takes float32/float64 scores (half is widened by the op), got {dtype}"]
-    return []
 
 
 # Digits of the radix select: 16 bits, so a histogram is 2 x 2^16 uint32 counters (512 KiB,
@@ -216,7 +212,7 @@ def _topb_numpy(x: np.ndarray, b: int, largest: bool) -> np.ndarray:
     return _topb_kernel(x.view(view), b, top, inf, ones, ones if largest else ones ^ ones, kbits, count)
 
 
-@implements("topb_select", "numba", supports=_supports)
+@implements("topb_select", "numba", dtypes=NATIVE_DTYPES)
 def topb_select(x, b, largest):
     return torch.from_numpy(_topb_numpy(x.numpy(), int(b), bool(largest)))
 
@@ -226,12 +222,6 @@ def topb_select(x, b, largest):
 # the arg-max combine, and hence the pick, is the same for any thread count.
 KC_BLOCK = 4096
 
-
-def _kc_supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        return [f"numba k-center reads float32/float64 pools in place (half would need an N x D float32 "
-                f"copy, against the O(N) memory contract), got {dtype}"]
-    return []
 
 
 # reassoc + contract on this function only (finite inputs; no global fastmath, which would let
@@ -366,7 +356,7 @@ def _kc_labeled_min(pool, norm, lab, metric, mind):
         mind[i:i + step] = _dist_to_set(xt, (xt * xt).sum(1), lab, metric)
 
 
-@implements("k_center_greedy", "numba", supports=_kc_supports)
+@implements("k_center_greedy", "numba", dtypes=NATIVE_DTYPES)
 def k_center_greedy(pool, b, labeled, exclude, metric):
     N = pool.shape[0]
     cosine = metric == "cosine"

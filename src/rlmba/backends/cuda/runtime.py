@@ -1,0 +1,14 @@
+"""The compiled module with its CUDA kernels (importing this is the backend's availability
+check) and the stream every launch runs on."""
+import torch
+
+from ... import _C
+
+if not _C.build_info.get("cuda", False):
+    raise ImportError("rlmba._C was built without CUDA (no nvcc found at build time, or RLMBA_CUDA=OFF); "
+                      "rebuild with a CUDA toolkit to use the cuda backend")
+
+
+def stream(t: torch.Tensor) -> int:
+    """The current torch stream of ``t``'s device, as the integer the kernels take."""
+    return torch.cuda.current_stream(t.device).cuda_stream
