@@ -11,7 +11,7 @@ import torch
 import rlmba
 from conftest import ALL_BACKENDS, NATIVE_CPU, backend_or_skip
 from rlmba.ops import clustering as clu
-from rlmba.reference import clustering as ref
+from rlmba.reference import kmeanspp as kpp
 from tolerances import assert_matches_reference
 
 HALF = (torch.float16, torch.bfloat16)
@@ -156,15 +156,15 @@ def test_cpp_kmeanspp_float16_bound_changes_nothing(d, gen):
 def test_d2_pick_inverts_the_cumulative_sum():
     w = torch.tensor([0.0, 1.0, 100.0, 0.0])
     picked = torch.tensor([True, False, False, False])
-    assert ref.d2_pick(w, 0.0, picked) == 1
-    assert ref.d2_pick(w, 0.5 / 101, picked) == 1
-    assert ref.d2_pick(w, 1.0 / 101, picked) == 2  # prefix must exceed the target strictly
-    assert ref.d2_pick(w, 1 - 2**-53, picked) == 2
-    assert ref.d2_pick(torch.zeros(4), 0.7, picked) == 1  # total 0: lowest unpicked
-    big = torch.rand(3 * ref.BLOCK + 5, dtype=torch.float64)  # several blocks
+    assert kpp.d2_pick(w, 0.0, picked) == 1
+    assert kpp.d2_pick(w, 0.5 / 101, picked) == 1
+    assert kpp.d2_pick(w, 1.0 / 101, picked) == 2  # prefix must exceed the target strictly
+    assert kpp.d2_pick(w, 1 - 2**-53, picked) == 2
+    assert kpp.d2_pick(torch.zeros(4), 0.7, picked) == 1  # total 0: lowest unpicked
+    big = torch.rand(3 * kpp.BLOCK + 5, dtype=torch.float64)  # several blocks
     prefix = np.cumsum(big.numpy())
     for u in (0.0, 0.1234, 0.5, 0.9999):
-        assert abs(ref.d2_pick(big, u, torch.zeros_like(big, dtype=torch.bool))
+        assert abs(kpp.d2_pick(big, u, torch.zeros_like(big, dtype=torch.bool))
                    - int(np.searchsorted(prefix, u * prefix[-1], side="right"))) <= 1
 
 

@@ -10,7 +10,8 @@ import torch
 import rlmba
 from rlmba.ops import selection as sel
 from conftest import ALL_BACKENDS, NATIVE_CPU, backend_or_skip
-from rlmba.reference.selection import covering_radius, k_center_greedy_cdist
+from baselines import k_center_greedy_cdist
+from rlmba.reference.selection import covering_radius
 
 BIG = 100_003  # compiled CPU backends only (the Triton interpreter is too slow)
 HALF = (torch.float16, torch.bfloat16)

@@ -300,7 +300,8 @@ __global__ void kcenter_pass_kernel(const S* x, int64_t n, int64_t d, const C* c
 
 template <class S, class C>
 __global__ void kcenter_pick_kernel(const C* part_val, const int64_t* part_idx, int parts, const S* x, int64_t d,
-                                    const C* inv_norm, bool cosine, C* mind, int64_t* out, int64_t step, C* center) {
+                                    const C* inv_norm, bool cosine, C* mind, int64_t* out, int64_t step, C* center,
+                                    int64_t fixed) {
   __shared__ C wv[kWarps];
   __shared__ int64_t wi[kWarps];
   __shared__ int64_t pick;
@@ -314,28 +315,32 @@ __global__ void kcenter_pick_kernel(const C* part_val, const int64_t* part_idx, 
   if (threadIdx.x == 0) {
     for (int w = 1; w < kWarps; ++w)
       if (wi[w] >= 0 && (bi < 0 || sel::better_max(wv[w], wi[w], bv, bi))) bv = wv[w], bi = wi[w];
+    if (fixed >= 0) bi = fixed;  // the first pick, chosen by the caller
     pick = bi;
     out[step] = bi;
-    mind[bi] = -INFINITY;
+    if (bi >= 0) mind[bi] = -INFINITY;
   }
   __syncthreads();
+  if (pick < 0) return;  // every row at -inf: the caller asked for more picks than rows
   const C scale = cosine ? inv_norm[pick] : C(1);
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) center[j] = C(sel::load(x[pick * d + j])) * scale;
 }
 
+// The picks loop from `first` (chosen by the caller); mind initialised by the caller.
 template <class S, class C>
-void kcenter_greedy(const S* x, int64_t n, int64_t d, int64_t b, bool cosine, const C* inv_norm, const C* mean,
+void kcenter_greedy(const S* x, int64_t n, int64_t d, int64_t first, int64_t b, bool cosine, const C* inv_norm,
                     C* mind, int64_t* out, cudaStream_t stream) {
   const unsigned grid = blocks_for(n, kWarps);
   Scratch<C> part_val(grid, stream), center(d, stream);
   Scratch<int64_t> part_idx(grid, stream);
   for (int64_t step = 0; step < b; ++step) {
-    const int mode = step > 0 ? 2 : (mean != nullptr ? 1 : 0);
-    kcenter_pass_kernel<S, C><<<grid, kThreads, 0, stream>>>(x, n, d, step > 0 ? center.p : mean, inv_norm, cosine,
-                                                             mode, mind, part_val.p, part_idx.p);
-    check_launch("kcenter_pass_kernel");
-    kcenter_pick_kernel<S, C><<<1, kThreads, 0, stream>>>(part_val.p, part_idx.p, grid, x, d, inv_norm, cosine, mind,
-                                                          out, step, center.p);
+    if (step > 0) {
+      kcenter_pass_kernel<S, C><<<grid, kThreads, 0, stream>>>(x, n, d, center.p, inv_norm, cosine, 2, mind,
+                                                               part_val.p, part_idx.p);
+      check_launch("kcenter_pass_kernel");
+    }
+    kcenter_pick_kernel<S, C><<<1, kThreads, 0, stream>>>(part_val.p, part_idx.p, step > 0 ? grid : 0, x, d, inv_norm,
+                                                          cosine, mind, out, step, center.p, step > 0 ? -1 : first);
     check_launch("kcenter_pick_kernel");
   }
 }
@@ -411,15 +416,18 @@ RLMBA_BINDINGS(cuda_selection) {
                      : rc::topb_select(ptr<const float>(x), n, b, largest, ptr<int64_t>(out), cap, as_stream(stream));
   }, "Candidate indices (count, need) of the top-b of x[n] into out[cap] (COMPILED, NOT RUN).");
 
-  m.def("cuda_kcenter_greedy", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t b, int metric,
-                                  uintptr_t inv_norm, uintptr_t mean, uintptr_t mind, uintptr_t out, uintptr_t stream) {
+  m.def("cuda_kcenter_greedy", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t first, int64_t b, int metric,
+                                  uintptr_t inv_norm, uintptr_t mind, uintptr_t out, uintptr_t stream) {
+    if (first < 0 || first >= n || b < 1 || b > n) throw py::value_error("cuda_kcenter_greedy: need 0 <= first < n, 1 <= b <= n");
     py::gil_scoped_release release;
     by_storage(storage, x, [&](auto xs, auto* tag) {
       using C = std::remove_pointer_t<decltype(tag)>;
-      rc::kcenter_greedy(xs, n, d, b, metric == 1, ptr<const C>(inv_norm), ptr<const C>(mean), ptr<C>(mind),
-                         ptr<int64_t>(out), as_stream(stream));
+      rc::kcenter_greedy(xs, n, d, first, b, metric == 1, ptr<const C>(inv_norm), ptr<C>(mind), ptr<int64_t>(out),
+                         as_stream(stream));
     });
-  }, "k-center greedy picks into out[b] (device), mind initialised by the caller (COMPILED, NOT RUN).");
+  }, py::arg("x"), py::arg("storage"), py::arg("n"), py::arg("d"), py::arg("first"), py::arg("b"), py::arg("metric"),
+     py::arg("inv_norm"), py::arg("mind"), py::arg("out"), py::arg("stream"),
+     "k-center greedy picks from `first` into out[b] (device), mind initialised by the caller (COMPILED, NOT RUN).");
 
   m.def("cuda_inv_norms", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t out, uintptr_t stream) {
     by_storage(storage, x, [&](auto xs, auto* tag) {

@@ -25,7 +25,7 @@ def build_info() -> dict:
     except ImportError as exc:
         return {"compiled module": f"not built: {exc}"}
     info = dict(_C.build_info)
-    info["openmp threads"] = _C.max_threads()
+    info["openmp threads"] = _C.cpu_max_threads()
     info["cpu isa"] = ", ".join(k for k, v in _C.cpu_features().items() if v) or "baseline"
     info["families"] = ", ".join(info["families"])
     return info

@@ -1,6 +1,6 @@
 // Per-element and per-row math shared by the C++ kernels (csrc/cpu) and the CUDA kernels
-// (csrc/cuda). Everything here is an inline function marked RLMBA_HD: __host__ __device__
-// under nvcc, nothing under a plain C++ compiler, so the C++ tests exercise the same code the
+// (csrc/cuda). Everything here is an inline function marked RLMBA_HD (rlmba/config.h): __host__
+// __device__ under nvcc, nothing under a plain C++ compiler, so the C++ tests exercise the same code the
 // CUDA kernels run.
 //
 // float32 exp / log / log1p / softplus are plain polynomial arithmetic with range reduction:
@@ -18,13 +18,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define RLMBA_HD __host__ __device__
-#define RLMBA_INLINE __forceinline__
-#else
-#define RLMBA_HD
-#define RLMBA_INLINE inline __attribute__((always_inline))
-#endif
+#include "rlmba/config.h"
 
 namespace rlmba {
 namespace math {

@@ -14,14 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
-// Same definition as rlmba/math.h, so the two headers can be included in either order.
-#ifndef RLMBA_HD
-#if defined(__CUDACC__)
-#define RLMBA_HD __host__ __device__
-#else
-#define RLMBA_HD
-#endif
-#endif
+#include "rlmba/config.h"
 
 namespace rlmba {
 namespace select {

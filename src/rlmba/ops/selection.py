@@ -11,13 +11,11 @@ distances, and the same result for any thread count):
 =================  ===============================================  ================================
 op                 arguments                                        returns
 =================  ===============================================  ================================
-topb_select        x [n] contiguous float32|float64; b >= 1 (may    int64 [min(b, #non-NaN in x)]
-                   exceed n); largest: bool                         local indices, best first
-k_center_greedy    pool [N, D] rows contiguous, float16|bfloat16|   int64 [b] pool indices, pick
-                   float32|float64; b (1 <= b <= N - E);            order
-                   labeled [L, D] contiguous in the pool's compute
-                   dtype (L may be 0); exclude int64 [E] sorted
-                   unique pool indices (already centers); metric
+topb_select        x [n] contiguous float32|float64; 1 <= b <= n;   int64 [min(b, #non-NaN in x)]
+                   largest: bool                                    local indices, best first
+k_center_greedy    a KCenter class (:mod:`rlmba.backends.kcenter`),     its primitives; :func:`greedy`
+                   called as cls(pool [N, D] rows contiguous,       runs the set-up and the picks
+                   metric)
 =================  ===============================================  ================================
 
 - topb_select: best = largest (or smallest) value, ties -> lower index, -0.0 == +0.0, NaN never
@@ -39,7 +37,7 @@ import torch
 
 from .. import _checks as chk
 from .._dispatch import declare_op, dispatch
-from ..reference.selection import METRICS
+from ..reference.selection import METRICS, pool_mean
 
 __all__ = ["topb_select", "k_center_greedy"]
 
@@ -116,7 +114,7 @@ def topb_select(scores, b: int, largest: bool = True, *, chunk_size: int = TOPB_
             continue
         t = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t.contiguous()
         fn = dispatch("topb_select", t.device.type, backend, dtype=t.dtype)
-        local = fn(t, b, largest)
+        local = fn(t, min(b, t.shape[0]), largest)
         values, idx = t[local].double() + 0.0, local + offset
         best = (values, idx) if best is None else _merge(best, values, idx, b, largest)
     spans.sort()
@@ -194,6 +192,26 @@ def k_center_greedy(pool, b: int, labeled=None, metric: str = "euclidean", *, ba
     lab, exclude = _labeled(labeled, x, metric)
     free = x.shape[0] - exclude.numel()
     b = chk.check_count(b, "b", 1, free, "the unlabeled pool rows")
-    fn = dispatch("k_center_greedy", x.device.type, backend, dtype=x.dtype, metric=metric)
-    out = fn(chk.row_contiguous(x), b, lab, exclude, metric)
-    return out.numpy() if isinstance(pool, np.ndarray) else out
+    primitives = dispatch("k_center_greedy", x.device.type, backend, dtype=x.dtype, metric=metric)
+    out = greedy(primitives(chk.row_contiguous(x), metric), b, lab, exclude)
+    return chk.numpy_out(out, isinstance(pool, np.ndarray))
+
+
+def greedy(kc, b: int, labeled: torch.Tensor, exclude: torch.Tensor) -> torch.Tensor:
+    """k-center greedy with one backend's primitives ``kc`` (:class:`rlmba.backends.kcenter.KCenter`):
+    the set-up every backend shares, then ``b`` picks.
+
+    ``mind`` (distance to the nearest centre) starts at +inf, or at the distance to the labeled
+    rows ``[L, D]``; the excluded pool rows ``[E]`` (centres already) go to -inf. The first pick is
+    the arg-max of ``mind`` (the lowest index among equals), or, with no centres at all, the row
+    farthest from the pool mean (:func:`rlmba.reference.selection.pool_mean`).
+    """
+    mind = torch.full((kc.pool.shape[0],), float("inf"), dtype=kc.dtype, device=kc.pool.device)
+    if labeled.shape[0]:
+        kc.labeled_min(labeled, mind)
+    mind[exclude] = float("-inf")
+    if labeled.shape[0] or exclude.numel():
+        first = int(torch.argmax(mind))  # first maximum: lowest index
+    else:
+        first = kc.farthest(pool_mean(kc.pool, kc.metric))
+    return kc.picks(mind, first, b)

@@ -1,7 +1,7 @@
 """The C++/OpenMP backend of the seeding ops (csrc/cpu/seeding.cpp): CPU, float32 and float64.
 
-The extension reads the validated tensors through their data_ptr()s (no copies); the tensors stay
-referenced here for the duration of the call. The GIL is released inside.
+The extension reads the validated tensors through DLPack (no copies) and checks them again; the
+GIL is released inside.
 """
 import torch
 
@@ -13,10 +13,7 @@ from ..._dispatch import implements
 def kmeanspp_gradient(probs, hs, scales, u, b):
     """Shared by both ops; ``scales`` float64 ``[1 or N, M]`` contiguous."""
     out = torch.empty(b, dtype=torch.int64)
-    N, C = probs.shape
-    _C.kmeanspp_gradient(probs.data_ptr(), probs.dtype == torch.float64, N, C, [h.data_ptr() for h in hs],
-                         [h.shape[1] for h in hs], scales.data_ptr(), scales.shape[0] > 1,
-                         u.data_ptr(), b, out.data_ptr())
+    _C.cpu_kmeanspp_gradient(probs, list(hs), scales, u, out, torch.get_num_threads())
     return out
 
 

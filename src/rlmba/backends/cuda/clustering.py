@@ -13,14 +13,10 @@ from __future__ import annotations
 import torch
 
 from ... import _C
+from ..._checks import compute_dtype
 from ..._dispatch import implements
-from .runtime import stream
+from .runtime import STORAGE, stream
 from ...reference.clustering import BLOCK, TILE_ELEMENTS
-from .selection import STORAGE
-
-
-def _cdt(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 @implements("nearest_centroid", "cuda")
@@ -43,7 +39,7 @@ def nearest_centroid(x, centroids):
 @implements("kmeans_plusplus", "cuda")
 def kmeanspp(x, k, u):
     n, D = x.shape
-    dev, cdt = x.device, _cdt(x.dtype)
+    dev, cdt = x.device, compute_dtype(x.dtype)
     u = u.to(device=dev, dtype=torch.float64).contiguous()
     seeds = torch.empty(k, dtype=torch.int64, device=dev)
     w = torch.empty(n, dtype=cdt, device=dev)

@@ -9,6 +9,11 @@ if not _C.build_info.get("cuda", False):
                       "rebuild with a CUDA toolkit to use the cuda backend")
 
 
+# the codes the cuda_* bindings take for a pool's storage dtype and a k-center metric
+STORAGE = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+METRIC = {"euclidean": 0, "cosine": 1}
+
+
 def stream(t: torch.Tensor) -> int:
     """The current torch stream of ``t``'s device, as the integer the kernels take."""
     return torch.cuda.current_stream(t.device).cuda_stream

@@ -10,5 +10,5 @@ from ..._dispatch import implements
 from ...kernels import selection as kernels
 from ...reference.selection import METRICS
 
-implements("k_center_greedy", "triton", dtypes=FLOAT_DTYPES, values={"metric": METRICS})(kernels.k_center_greedy)
+implements("k_center_greedy", "triton", dtypes=FLOAT_DTYPES, values={"metric": METRICS})(kernels.TritonKCenter)
 implements("topb_select", "triton", dtypes=NATIVE_DTYPES)(kernels.topb_select)
