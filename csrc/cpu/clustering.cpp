@@ -356,7 +356,6 @@ void cluster_sums(const S* x, int64_t n, int64_t d, const int64_t* a, double* su
 // ================================================================ bindings
 namespace {
 namespace h = rlmba::host;
-using rlmba::cpu::Isa;
 
 h::Array cpu_rows(py::handle obj, const char* name) {
   h::Array a = h::array(obj, name);
@@ -380,7 +379,7 @@ RLMBA_BINDINGS(cpu_clustering) {
     if (k < 1) h::fail(ca, "no centroids (k = 0)");
     const h::Array sa = cpu_vector(cent_sq, "cent_sq", ga.dtype, k), da = cpu_vector(dist, "dist", ga.dtype, m_rows);
     const h::Array ia = cpu_vector(idx, "idx", h::DType::kInt64, m_rows);
-    const Isa isa = rlmba::cpu::resolve_isa("");
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
     if (ga.dtype == h::DType::kFloat64)
       rlmba::cpu::nearest_centroid(ga.ptr<const double>(), xa.ptr<const double>(), ca.ptr<const double>(),
@@ -405,7 +404,7 @@ RLMBA_BINDINGS(cpu_clustering) {
     const h::Array wa = cpu_vector(w, "w", h::compute_of(xa.dtype), n);
     const h::Array aa = cpu_vector(nearest, "nearest", h::DType::kInt64, n);
     if (half_bound < -1 || half_bound > 1) throw py::value_error("half_bound: expected -1, 0 or 1");
-    const Isa isa = rlmba::cpu::resolve_isa("");
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
     h::by_storage(xa, [&](auto xs, auto* tag) {
       using C = std::remove_pointer_t<decltype(tag)>;
@@ -429,7 +428,7 @@ RLMBA_BINDINGS(cpu_clustering) {
     h::need_device(sa, h::kDLCPU), h::need_dtype(sa, {h::DType::kFloat64}), h::need_shape(sa, {k, d});
     h::need_contiguous(sa);
     h::need_indices(aa, 0, k);
-    const Isa isa = rlmba::cpu::resolve_isa("");
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
     h::by_storage(xa, [&](auto xs, auto*) {
       rlmba::cpu::cluster_sums(xs, n, d, aa.ptr<const int64_t>(), sa.ptr<double>(), ca.ptr<int64_t>(), threads, isa);

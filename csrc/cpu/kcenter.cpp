@@ -224,7 +224,6 @@ void labeled_min(const C* g, const C* xt, const C* lab, const C* lab_sq, const C
 // ================================================================ bindings
 namespace {
 namespace h = rlmba::host;
-using rlmba::cpu::Isa;
 
 bool cosine_of(const std::string& metric) {
   if (metric != "euclidean" && metric != "cosine")
@@ -258,7 +257,7 @@ RLMBA_BINDINGS(cpu_kcenter) {
     const bool cosine = cosine_of(metric);
     const h::Array x = pool_of(pool), mv = per_row(mind, "mind", x, x.size(0));
     const h::Array c = per_row(centre, "centre", x, x.size(1)), inv = inv_norm_of(inv_norm, cosine, x);
-    const Isa isa = rlmba::cpu::resolve_isa("");
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
     std::pair<double, int64_t> best;
     h::by_storage(x, [&](auto xs, auto* tag) {
@@ -281,7 +280,7 @@ RLMBA_BINDINGS(cpu_kcenter) {
     const int64_t n = x.size(0), b = o.size(0);
     h::need_count(first, "first", 0, n - 1);
     h::need_count(b, "b (the size of out)", 1, n);
-    const Isa isa = rlmba::cpu::resolve_isa("");
+    const auto isa = rlmba::cpu::resolve_isa("");
     int64_t done = 0;
     {
       py::gil_scoped_release release;
@@ -301,7 +300,7 @@ RLMBA_BINDINGS(cpu_kcenter) {
 
   m.def("cpu_kcenter_inv_norms", [](py::handle pool, py::handle out, int threads) {
     const h::Array x = pool_of(pool), o = per_row(out, "out", x, x.size(0));
-    const Isa isa = rlmba::cpu::resolve_isa("");
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
     h::by_storage(x, [&](auto xs, auto* tag) {
       using C = std::remove_pointer_t<decltype(tag)>;
@@ -334,7 +333,7 @@ RLMBA_BINDINGS(cpu_kcenter) {
       if (inv.size(0) < m_rows) h::fail(inv, "has fewer entries than the tile's rows");
     }
     if (L < 1) h::fail(la, "no labeled rows (L = 0)");
-    const Isa isa = rlmba::cpu::resolve_isa("");
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
     if (ga.dtype == h::DType::kFloat64)
       rlmba::cpu::labeled_min(ga.ptr<const double>(), xa.ptr<const double>(), la.ptr<const double>(),

@@ -169,10 +169,7 @@ template <class T> void dirichlet_uncertainty(const DirichletJob<T>& j, Isa isa,
     });
     return;
   }
-  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
-  DirichletJob<T> jp = j;
-  if (j.n < kPad) pad_rows(j.alpha, j.n, j.C, pad.data()), jp.alpha = pad.data();
-  run_groups<T>(dirichlet_groups_for<T>(isa), jp, j.n, j.C, 1, threads, j.n * j.C);
+  run_padded<T>(dirichlet_groups_for<T>(isa), j, &DirichletJob<T>::alpha, 1, threads, j.n * j.C);
 }
 
 // ---------------------------------------------------------------- uncertainty_scores
@@ -249,10 +246,7 @@ template <class T> void uncertainty_scores(const ClassJob<T>& j, Isa isa, int th
     });
     return;
   }
-  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
-  ClassJob<T> jp = j;
-  if (j.n < kPad) pad_rows(j.x, j.n, j.C, pad.data()), jp.x = pad.data();
-  run_groups<T>(class_groups_for<T>(isa), jp, j.n, j.C, 1, threads, j.n * j.C);
+  run_padded<T>(class_groups_for<T>(isa), j, &ClassJob<T>::x, 1, threads, j.n * j.C);
 }
 
 // ---------------------------------------------------------------- bald

@@ -77,6 +77,17 @@ def check_nonempty(n: int, name: str) -> None:
         raise ValueError(f"{name}: the pool is empty (N = 0)")
 
 
+def float_matrix(x, name: str, shape: str = "[N, D]", columns: str = "feature dimensions (D = 0)") -> torch.Tensor:
+    """A floating 2-D tensor (or numpy array) with at least one row and one column."""
+    t = as_tensor(x, name)
+    check_float(t, name)
+    check_ndim(t, 2, name, shape)
+    check_nonempty(t.shape[0], name)
+    if t.shape[1] == 0:
+        raise ValueError(f"{name}: no {columns}")
+    return t
+
+
 def check_count(value, name: str, low: int, high: int | None = None, what: str | None = None) -> int:
     """An int in [low, high] (bool is not an int here); ``what`` names the upper bound."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -85,6 +85,15 @@ template <class T> void pad_rows(const T* x, int64_t n, int64_t C, T* dst) {
   for (int64_t r = 0; r < kPad; ++r) std::copy(x + std::min(r, n - 1) * C, x + std::min(r, n - 1) * C + C, dst + r * C);
 }
 
+// run_groups for a job whose one input (the member `rows`, [n, C]) may have fewer than kPad rows:
+// such an input is padded first (pad_rows).
+template <class T, class J>
+void run_padded(GroupFn<T, J> fn, J j, const T* J::*rows, int64_t tiles, int threads, int64_t work) {
+  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
+  if (j.n < kPad) pad_rows(j.*rows, j.n, j.C, pad.data()), j.*rows = pad.data();
+  run_groups<T>(fn, j, j.n, j.C, tiles, threads, work);
+}
+
 // dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes. Narrow rows: strided
 // loads, class by class (the R rows' lines stay in L1). Wide rows: row by row, so the loads
 // stream in order instead of touching R lines at once.

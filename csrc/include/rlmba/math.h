@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "rlmba/config.h"
+#include "rlmba/select.h"  // bit_cast
 
 namespace rlmba {
 namespace math {
@@ -27,25 +28,8 @@ namespace math {
 enum Kind : int { kVariance = 0, kVacuity = 1, kEntropy = 2 };
 
 // ---------------------------------------------------------------- bit casts
-RLMBA_HD RLMBA_INLINE uint32_t bits(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(x);
-#else
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-#endif
-}
-
-RLMBA_HD RLMBA_INLINE float from_bits(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-#endif
-}
+RLMBA_HD RLMBA_INLINE uint32_t bits(float x) { return select::bit_cast<uint32_t>(x); }
+RLMBA_HD RLMBA_INLINE float from_bits(uint32_t u) { return select::bit_cast<float>(u); }
 
 template <class T> RLMBA_HD RLMBA_INLINE T quiet_nan();
 template <> RLMBA_HD RLMBA_INLINE float quiet_nan<float>() { return from_bits(0x7fc00000u); }

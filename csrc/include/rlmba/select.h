@@ -23,7 +23,7 @@ template <class F> struct KeyOf;
 template <> struct KeyOf<float> { using type = uint32_t; };
 template <> struct KeyOf<double> { using type = uint64_t; };
 
-template <class To, class From> RLMBA_HD inline To bit_cast(From x) {
+template <class To, class From> RLMBA_HD RLMBA_INLINE To bit_cast(From x) {
   static_assert(sizeof(To) == sizeof(From), "bit_cast: sizes differ");
   To y;
   memcpy(&y, &x, sizeof y);  // nvcc and gcc turn this into a register move

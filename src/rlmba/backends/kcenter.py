@@ -43,6 +43,14 @@ class KCenter:
         d = ((self.embed(self.pool[lo:hi]) - c) ** 2).sum(1)
         return d / 2 if self.cosine else d
 
+    def gemm_tiles(self, lab: torch.Tensor, elements: int):
+        """``(start, rows, rows @ lab.T)`` for tiles of pool rows in the compute dtype, each
+        product at most ``elements`` entries: the GEMM step of a labeled-set fold."""
+        step = max(1, elements // lab.shape[0])
+        for i in range(0, self.pool.shape[0], step):
+            xt = self.pool[i:i + step].to(self.dtype).contiguous()
+            yield i, xt, xt @ lab.T
+
     def labeled_min(self, labeled: torch.Tensor, mind: torch.Tensor) -> None:
         """``mind = min(mind, distance to the nearest row of labeled [L, D])`` (raw rows)."""
         for c in self.embed(labeled):

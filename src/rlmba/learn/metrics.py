@@ -59,6 +59,39 @@ def evaluate(model, dataset, idx: torch.Tensor, bins: int = 15, batch: int = 819
     return split_metrics(out, dataset.labels[idx], bins), out
 
 
+def coalition_probs(model, features: torch.Tensor, y: torch.Tensor):
+    """``value(coalition)``: the fused head's probability of class y ``[N]`` (float64) with the
+    features ``[M, N, h]`` of the modalities outside the coalition zeroed; each coalition's
+    forward pass runs once."""
+    M = features.shape[0]
+    cache: dict[tuple, torch.Tensor] = {}
+
+    def value(coalition) -> torch.Tensor:
+        key = tuple(sorted(coalition))
+        if key not in cache:
+            mask = torch.zeros(M, dtype=features.dtype, device=features.device)
+            mask[list(key)] = 1
+            _, logits = model.fuse(features, mask)
+            cache[key] = expected_probs(logits).gather(-1, y[:, None]).squeeze(-1).double()
+        return cache[key]
+
+    return value
+
+
+def shapley(value, M: int, orders) -> list:
+    """Shapley values phi_m: the mean over ``orders`` (permutations of the M players) of
+    value(the players before m, and m) - value(the players before m). Every order gives
+    sum_m phi_m = value(all) - value(none) exactly."""
+    phi = [0.0] * M
+    for order in orders:
+        prev = value(())
+        for k, m in enumerate(order):
+            cur = value(order[:k + 1])
+            phi[m] = phi[m] + (cur - prev)  # marginal contribution of m joining the players before it
+            prev = cur
+    return [p / len(orders) for p in phi]
+
+
 @torch.no_grad()
 def shapley_contributions(model, out: ModelOutput, y: torch.Tensor, permutations: int = 32,
                           generator: torch.Generator | None = None) -> list[float]:
@@ -70,27 +103,13 @@ def shapley_contributions(model, out: ModelOutput, y: torch.Tensor, permutations
     coalitions along each order), each coalition's value computed once. For analysis only.
     """
     M = out.features.shape[0]
-    cache: dict[tuple, float] = {}
-
-    def value(coalition) -> float:
-        key = tuple(sorted(coalition))
-        if key not in cache:
-            mask = torch.zeros(M, dtype=out.features.dtype, device=out.features.device)
-            mask[list(key)] = 1
-            _, logits = model.fuse(out.features, mask)
-            cache[key] = expected_probs(logits).gather(-1, y[:, None]).double().mean().item()
-        return cache[key]
-
+    probs = coalition_probs(model, out.features, y)
     if M <= 2:
         orders = list(itertools.permutations(range(M)))
     else:
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         orders = [torch.randperm(M, generator=g).tolist() for _ in range(permutations)]
-    phi = [0.0] * M
-    for order in orders:
-        for k, m in enumerate(order):
-            phi[m] += value(order[:k + 1]) - value(order[:k])
-    return [p / len(orders) for p in phi]
+    return shapley(lambda coalition: probs(coalition).mean().item(), M, orders)
 
 
 def aulc(labels, top1s) -> float:

@@ -52,12 +52,7 @@ INITS = ("k-means++", "random")
 
 
 def _points(x, name: str = "x") -> torch.Tensor:
-    t = chk.as_tensor(x, name)
-    chk.check_float(t, name)
-    chk.check_ndim(t, 2, name, "[N, D]")
-    chk.check_nonempty(t.shape[0], name)
-    if t.shape[1] == 0:
-        raise ValueError(f"{name}: no feature dimensions (D = 0)")
+    t = chk.float_matrix(x, name)
     chk.check_finite(t, name)
     return chk.row_contiguous(t)
 

@@ -55,12 +55,7 @@ declare_op("bmmal_select")
 
 
 def _probs(probs) -> torch.Tensor:
-    p = chk.as_tensor(probs, "probs")
-    chk.check_float(p, "probs")
-    chk.check_ndim(p, 2, "probs", "[N, C]")
-    chk.check_nonempty(p.shape[0], "probs")
-    if p.shape[1] == 0:
-        raise ValueError("probs: no classes (C = 0)")
+    p = chk.float_matrix(probs, "probs", "[N, C]", "classes (C = 0)")
     chk.check_finite(p, "probs")
     return p
 

@@ -181,12 +181,7 @@ def k_center_greedy(pool, b: int, labeled=None, metric: str = "euclidean", *, ba
 
         picks = rlmba.k_center_greedy(feats, 100, labeled=labeled_idx)
     """
-    x = chk.as_tensor(pool, "pool")
-    chk.check_float(x, "pool")
-    chk.check_ndim(x, 2, "pool", "[N, D]")
-    chk.check_nonempty(x.shape[0], "pool")
-    if x.shape[1] == 0:
-        raise ValueError("pool: no feature dimensions (D = 0)")
+    x = chk.float_matrix(pool, "pool")
     chk.check_choice(metric, METRICS, "metric")
     chk.check_finite(x, "pool", nonzero_rows=metric == "cosine")
     lab, exclude = _labeled(labeled, x, metric)

@@ -7,7 +7,7 @@ import torch
 
 from ... import _C
 from ..._checks import NATIVE_DTYPES
-from ..._dispatch import implements
+from ..seeding import register_gradient_seeding
 
 
 def kmeanspp_gradient(probs, hs, scales, u, b):
@@ -17,11 +17,4 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     return out
 
 
-@implements("badge_select", "cpp", dtypes=NATIVE_DTYPES)
-def badge_select(probs, embeddings, u, b):
-    return kmeanspp_gradient(probs, [embeddings], torch.ones(1, 1, dtype=torch.float64), u, b)
-
-
-@implements("bmmal_select", "cpp", dtypes=NATIVE_DTYPES)
-def bmmal_select(probs, hs, scales, u, b):
-    return kmeanspp_gradient(probs, hs, scales, u, b)
+register_gradient_seeding("cpp", kmeanspp_gradient, NATIVE_DTYPES)

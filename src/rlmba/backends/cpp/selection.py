@@ -42,11 +42,9 @@ class CppKCenter(KCenter):
     def labeled_min(self, labeled, mind):
         lab = self.embed(labeled).contiguous()
         lab_sq = (lab * lab).sum(1)
-        step = max(1, TILE // lab.shape[0])
-        for i in range(0, self.pool.shape[0], step):
-            xt = self.pool[i:i + step].to(self.dtype).contiguous()
-            _C.cpu_kcenter_labeled_min(xt @ lab.T, xt, lab, lab_sq, None if self.inv_norm is None else self.inv_norm[i:],
-                                       mind[i:], self.metric, REFINE_RTOL, torch.get_num_threads())
+        for i, xt, g in self.gemm_tiles(lab, TILE):
+            inv = None if self.inv_norm is None else self.inv_norm[i:]
+            _C.cpu_kcenter_labeled_min(g, xt, lab, lab_sq, inv, mind[i:], self.metric, REFINE_RTOL, torch.get_num_threads())
 
     def _pass(self, mind, c, update):
         return _C.cpu_kcenter_pass(self.pool, c.to(self.dtype).contiguous(), self.inv_norm, mind, self.metric, update,

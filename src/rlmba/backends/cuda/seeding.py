@@ -8,7 +8,7 @@ import torch
 
 from ... import _C
 from ..._checks import NATIVE_DTYPES
-from ..._dispatch import implements
+from ..seeding import register_gradient_seeding
 from .runtime import stream
 
 BLOCK = 2048  # rlmba::seeding::kBlock
@@ -29,12 +29,4 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     return out
 
 
-@implements("badge_select", "cuda", dtypes=NATIVE_DTYPES)
-def badge_select(probs, embeddings, u, b):
-    ones = torch.ones(1, 1, dtype=torch.float64, device=probs.device)
-    return kmeanspp_gradient(probs, [embeddings], ones, u, b)
-
-
-@implements("bmmal_select", "cuda", dtypes=NATIVE_DTYPES)
-def bmmal_select(probs, hs, scales, u, b):
-    return kmeanspp_gradient(probs, hs, scales, u, b)
+register_gradient_seeding("cuda", kmeanspp_gradient, NATIVE_DTYPES)

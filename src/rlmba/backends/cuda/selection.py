@@ -50,10 +50,7 @@ class CudaKCenter(KCenter):
     def labeled_min(self, labeled, mind):
         lab = self.embed(labeled).contiguous()
         lab_sq = (lab * lab).sum(1)
-        step = max(1, TILE_ELEMENTS // lab.shape[0])
-        for i in range(0, self.pool.shape[0], step):
-            xt = self.pool[i:i + step].to(self.dtype).contiguous()
-            g = xt @ lab.T
+        for i, xt, g in self.gemm_tiles(lab, TILE_ELEMENTS):
             _C.cuda_labeled_min(g.data_ptr(), xt.data_ptr(), lab.data_ptr(), lab_sq.data_ptr(),
                                 self.inv_norm[i:].data_ptr() if self.cosine else 0, xt.shape[0], lab.shape[0],
                                 self.pool.shape[1], METRIC[self.metric], REFINE_RTOL, mind[i:].data_ptr(),

@@ -38,7 +38,7 @@ import torch
 from numba import njit, prange
 
 from ..._checks import NATIVE_DTYPES
-from ..._dispatch import implements
+from ..seeding import register_gradient_seeding
 from ...reference.seeding import DUPLICATE_RTOL
 from ...reference.kmeanspp import BLOCK
 from .kernels import _view, d2_pick
@@ -205,11 +205,4 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     return out
 
 
-@implements("badge_select", "numba", dtypes=NATIVE_DTYPES)
-def badge_select(probs, embeddings, u, b):
-    return kmeanspp_gradient(probs, [embeddings], torch.ones(1, 1, dtype=torch.float64), u, b)
-
-
-@implements("bmmal_select", "numba", dtypes=NATIVE_DTYPES)
-def bmmal_select(probs, hs, scales, u, b):
-    return kmeanspp_gradient(probs, hs, scales, u, b)
+register_gradient_seeding("numba", kmeanspp_gradient, NATIVE_DTYPES)

@@ -7,8 +7,7 @@ host (one device->host copy of the N float64 distances per pick); see the kernel
 from __future__ import annotations
 
 from ..._checks import NATIVE_DTYPES
-from ..._dispatch import implements
+from ..seeding import register_gradient_seeding
 from ...kernels import seeding as kernels
 
-implements("badge_select", "triton", dtypes=NATIVE_DTYPES)(kernels.badge_select)
-implements("bmmal_select", "triton", dtypes=NATIVE_DTYPES)(kernels.bmmal_select)
+register_gradient_seeding("triton", kernels.kmeanspp_gradient, NATIVE_DTYPES)

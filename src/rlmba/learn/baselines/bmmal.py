@@ -22,7 +22,7 @@ import math
 import torch
 
 from ...ops.seeding import bmmal_select
-from ..evidential import expected_probs
+from ..metrics import coalition_probs, shapley
 from ..strategies import RoundState, Strategy, register_strategy
 
 
@@ -48,27 +48,8 @@ def sample_shapley(model, features: torch.Tensor, permutations: int = 16,
         raise ValueError(f"permutations: expected an int >= 1, got {permutations!r}")
     M = features.shape[0]
     _, logits = model.fuse(features)
-    y_hat = logits.argmax(1, keepdim=True)
-    cache: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def value(coalition) -> torch.Tensor:
-        key = tuple(sorted(coalition))
-        if key not in cache:
-            mask = torch.zeros(M, dtype=features.dtype, device=features.device)
-            mask[list(key)] = 1
-            _, z = model.fuse(features, mask)
-            cache[key] = expected_probs(z).gather(1, y_hat).squeeze(1).double()
-        return cache[key]
-
-    orders = _orders(M, permutations, generator)
-    phi = torch.zeros(features.shape[1], M, dtype=torch.float64, device=features.device)
-    for order in orders:
-        prev = value(())
-        for k, m in enumerate(order):
-            cur = value(order[:k + 1])
-            phi[:, m] += cur - prev  # marginal contribution of m joining the modalities before it
-            prev = cur
-    return phi / len(orders)
+    value = coalition_probs(model, features, logits.argmax(1))
+    return torch.stack(shapley(value, M, _orders(M, permutations, generator)), 1)
 
 
 @register_strategy("bmmal")
