@@ -207,7 +207,8 @@ RLMBA_BINDINGS(cuda_clustering) {
           ptr<const float>(g), ptr<const float>(xt), ptr<const float>(cent), ptr<const float>(cent_sq), m_rows, k, d,
           ptr<float>(dist), ptr<int64_t>(idx));
     check_launch("nearest_kernel");
-  }, "Nearest centroid and distance from a GEMM tile (COMPILED, NOT RUN).");
+  }, py::arg("g"), py::arg("xt"), py::arg("cent"), py::arg("cent_sq"), py::arg("m_rows"), py::arg("k"), py::arg("d"), py::arg("dist"), py::arg("idx"), py::arg("is_double"), py::arg("stream"),
+     "Nearest centroid and distance from a GEMM tile (COMPILED, NOT RUN).");
 
   m.def("cuda_kmeanspp", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t k, uintptr_t u, uintptr_t seeds,
                             uintptr_t w, uintptr_t a, uintptr_t picked, uintptr_t block_sum, uintptr_t cc2,
@@ -218,7 +219,8 @@ RLMBA_BINDINGS(cuda_clustering) {
       kmeanspp(xs, n, d, k, ptr<const double>(u), ptr<int64_t>(seeds), ptr<C>(w), ptr<int64_t>(a),
                    ptr<unsigned char>(picked), ptr<double>(block_sum), ptr<C>(cc2), ptr<C>(center), as_stream(stream));
     });
-  }, "k-means++ seeds with device scratch buffers from the caller (COMPILED, NOT RUN).");
+  }, py::arg("x"), py::arg("storage"), py::arg("n"), py::arg("d"), py::arg("k"), py::arg("u"), py::arg("seeds"), py::arg("w"), py::arg("a"), py::arg("picked"), py::arg("block_sum"), py::arg("cc2"), py::arg("center"), py::arg("stream"),
+     "k-means++ seeds with device scratch buffers from the caller (COMPILED, NOT RUN).");
 
   m.def("cuda_cluster_sums", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t a, uintptr_t sums,
                                 uintptr_t counts, uintptr_t stream) {
@@ -227,5 +229,6 @@ RLMBA_BINDINGS(cuda_clustering) {
           xs, n, d, ptr<const int64_t>(a), ptr<double>(sums), ptr<unsigned long long>(counts));
       check_launch("cluster_sums_kernel");
     });
-  }, "Per-cluster float64 sums and counts (COMPILED, NOT RUN).");
+  }, py::arg("x"), py::arg("storage"), py::arg("n"), py::arg("d"), py::arg("a"), py::arg("sums"), py::arg("counts"), py::arg("stream"),
+     "Per-cluster float64 sums and counts (COMPILED, NOT RUN).");
 }

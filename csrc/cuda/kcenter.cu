@@ -185,7 +185,7 @@ RLMBA_BINDINGS(cuda_kcenter) {
       inv_norms_kernel<<<blocks_for(n, kWarps), kThreads, 0, as_stream(stream)>>>(xs, n, d, ptr<C>(out));
       check_launch("inv_norms_kernel");
     });
-  }, "1 / |x_i| into out[n] (COMPILED, NOT RUN).");
+  }, py::arg("x"), py::arg("storage"), py::arg("n"), py::arg("d"), py::arg("out"), py::arg("stream"), "1 / |x_i| into out[n] (COMPILED, NOT RUN).");
 
   m.def("cuda_labeled_min", [](uintptr_t g, uintptr_t xt, uintptr_t lab, uintptr_t lab_sq, uintptr_t inv_norm,
                                int64_t m_rows, int64_t L, int64_t d, int metric, double refine_tol, uintptr_t mind,
@@ -200,5 +200,6 @@ RLMBA_BINDINGS(cuda_kcenter) {
           ptr<const float>(g), ptr<const float>(xt), ptr<const float>(lab), ptr<const float>(lab_sq),
           ptr<const float>(inv_norm), m_rows, L, d, metric == 1, static_cast<float>(refine_tol), ptr<float>(mind));
     check_launch("labeled_min_kernel");
-  }, "Fold a tile's nearest labeled distance into mind (COMPILED, NOT RUN).");
+  }, py::arg("g"), py::arg("xt"), py::arg("lab"), py::arg("lab_sq"), py::arg("inv_norm"), py::arg("m_rows"), py::arg("L"), py::arg("d"), py::arg("metric"), py::arg("refine_tol"), py::arg("mind"),
+     py::arg("is_double"), py::arg("stream"), "Fold a tile's nearest labeled distance into mind (COMPILED, NOT RUN).");
 }

@@ -221,5 +221,6 @@ RLMBA_BINDINGS(cuda_topb) {
     py::gil_scoped_release release;
     return is_double ? topb_select(ptr<const double>(x), n, b, largest, ptr<int64_t>(out), cap, as_stream(stream))
                      : topb_select(ptr<const float>(x), n, b, largest, ptr<int64_t>(out), cap, as_stream(stream));
-  }, "Candidate indices (count, need) of the top-b of x[n] into out[cap] (COMPILED, NOT RUN).");
+  }, py::arg("x"), py::arg("n"), py::arg("b"), py::arg("largest"), py::arg("out"), py::arg("cap"), py::arg("is_double"), py::arg("stream"),
+     "Candidate indices (count, need) of the top-b of x[n] into out[cap] (COMPILED, NOT RUN).");
 }
