@@ -13,7 +13,9 @@ LAYOUT  := $(shell find src kernels -name '*.py' 2>/dev/null | sort)
 demo: $(VENV)/.built
 	$(VENV)/bin/rlmba demo
 
+# The lint (ruff, configured in pyproject.toml) runs first: a finding fails the test run.
 test: $(VENV)/.built
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-all: $(VENV)/.built

@@ -3,7 +3,7 @@ against three pure-PyTorch versions:
 
 - ``torch-eager``: materialised embeddings g [N, C h] (float32) and one GEMV per step,
   |g_i - g_c|^2 = |g_i|^2 + |g_c|^2 - 2 g_i.g_c: what a plain PyTorch BADGE does. (The exact
-  ``reference.seeding.kmeanspp_materialised`` forms g - g_c each step and is ~10x slower still.)
+  ``baselines.kmeanspp_materialised`` forms g - g_c each step and is ~10x slower still.)
 - ``torch-factored``: the torch backend, factored, float64 distances (picks identical to the
   compiled backends);
 - ``torch-factored-f32``: the same factored algorithm with float32 GEMVs, the fastest plain PyTorch
@@ -19,6 +19,7 @@ import torch
 from rlmba.ops.seeding import badge_select, bmmal_select
 from bench_selection import peak_extra_bytes
 from common import backends, record, size
+import baselines
 from rlmba.reference import seeding as ref
 from rlmba.testing import make_probs
 
@@ -35,16 +36,16 @@ def factored_f32(probs, hs, scales, u, b):
     def dist_to(c):
         cross = torch.stack([h @ h[c] for h in hs], 1)
         d = a + a[c] - 2 * ((q @ q[c]) * (s * s[c if s.shape[0] > 1 else 0] * cross).sum(1)).double()
-        return ref._threshold(d, a, c)
+        return ref.threshold(d, a, c)
 
     return ref.kmeanspp(dist_to, a, u, b)
 
 
 def materialised_gemv(probs, hs, scales, u, b):
     """Plain PyTorch BADGE/BMMAL on the materialised float32 gradient embeddings."""
-    g = ref.gradient_embeddings(probs, hs, scales)
+    g = baselines.gradient_embeddings(probs, hs, scales)
     a = (g * g).sum(1).double()
-    return ref.kmeanspp(lambda c: ref._threshold(a + a[c] - 2 * (g @ g[c]).double(), a, c), a, u, b)
+    return ref.kmeanspp(lambda c: ref.threshold(a + a[c] - 2 * (g @ g[c]).double(), a, c), a, u, b)
 
 
 def inputs(M, seed):

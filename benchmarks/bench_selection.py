@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 
+import baselines
 from common import backends, record, size
 from rlmba.ops.selection import k_center_greedy, topb_select
 from rlmba.reference import selection as ref
@@ -100,7 +101,7 @@ def _kcenter_fn(provider, x, labeled):
     if provider == "torch-eager":
         return lambda b: ref.k_center_greedy(x, b, x[labeled].float(), labeled.sort().values)
     if provider == "torch-cdist":
-        return lambda b: ref.k_center_greedy_cdist(x, b, x[labeled].float(), labeled.sort().values)
+        return lambda b: baselines.k_center_greedy_cdist(x, b, x[labeled].float(), labeled.sort().values)
     return lambda b: k_center_greedy(x, b, labeled=labeled, backend=provider)
 
 

@@ -36,8 +36,8 @@ from rlmba.data import make_synthetic
 from rlmba.learn import RLMBAConfig, RoundState, TrainConfig, default_model_factory, make_strategy
 from rlmba.learn.baselines import sample_shapley
 from rlmba.learn.train import build_model, make_optimizer, train_model
+import baselines
 from rlmba.reference import seeding as ref_seeding
-from rlmba.reference import selection as ref_selection
 
 POOL, LABELED, C = size(100_000, 5_000), 1_000, 10
 B = int(os.environ.get("RLMBA_BENCH_B", "100"))
@@ -88,7 +88,7 @@ def scenario():
 # ---------------------------------------------------------------- pure-PyTorch references
 def badge_reference(state: RoundState) -> torch.Tensor:
     u = torch.rand(state.budget - 1, dtype=torch.float64, generator=state.generator)  # badge_select's draw
-    return ref_seeding.badge_select_materialised(state.probs, state.embeddings, u, state.budget)
+    return baselines.badge_select_materialised(state.probs, state.embeddings, u, state.budget)
 
 
 def bmmal_reference(state: RoundState) -> torch.Tensor:
@@ -97,14 +97,14 @@ def bmmal_reference(state: RoundState) -> torch.Tensor:
     w = state.model.fusion_weights
     blocks = [w[m] * out.features[m] for m in range(out.features.shape[0])]
     u = torch.rand(state.budget - 1, dtype=torch.float64, generator=state.generator)
-    return ref_seeding.bmmal_select_materialised(state.probs, blocks, ref_seeding.modality_scales(phi), u,
-                                                 state.budget)
+    return baselines.bmmal_select_materialised(state.probs, blocks, ref_seeding.modality_scales(phi), u,
+                                               state.budget)
 
 
 def coreset_reference(state: RoundState) -> torch.Tensor:
     centers = state.forward(state.labeled).fused
-    return ref_selection.k_center_greedy_cdist(state.embeddings, state.budget, centers,
-                                               torch.empty(0, dtype=torch.int64))
+    return baselines.k_center_greedy_cdist(state.embeddings, state.budget, centers,
+                                           torch.empty(0, dtype=torch.int64))
 
 
 REFERENCES = {"badge": badge_reference, "bmmal": bmmal_reference, "coreset": coreset_reference}

@@ -8,7 +8,7 @@ import subprocess
 import torch
 
 import rlmba
-from rlmba._dispatch import explain
+from rlmba._dispatch import automatic, explain
 
 QUICK = os.environ.get("RLMBA_BENCH_QUICK") == "1"  # small sizes: a smoke run of every suite
 COMPILED = {}
@@ -19,10 +19,10 @@ def size(full: int, quick: int) -> int:
 
 
 def backends(op: str, **facts) -> list[str]:
-    """Every backend that can run ``op`` on the CPU here, except Triton's interpreter (a test tool,
-    not a CPU backend) and torch (timed separately as the eager reference)."""
-    usable = [b for b, reasons in explain(op, "cpu", **facts).items() if not reasons]
-    return [b for b in usable if b not in ("torch", "triton")]
+    """Every backend chosen automatically on the CPU that can run ``op`` here, without the
+    reference (timed separately as the eager baseline); Triton's interpreter is a test tool."""
+    reasons = explain(op, "cpu", **facts)
+    return [b for b in automatic("cpu", reference=False) if not reasons[b]]
 
 
 def providers(op: str, **facts) -> list[str]:

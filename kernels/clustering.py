@@ -2,9 +2,8 @@
 
 Verified under TRITON_INTERPRET=1 on CPU; not run on a GPU when written.
 
-Implemented: nearest centroid (``nearest_centroid``) and per-cluster sums (``cluster_sums``).
-k-means++ is not implemented in Triton (its float64 fixed-order D^2 sampling is left to the
-other backends).
+Implemented here: nearest centroid (``nearest_centroid``) and per-cluster sums (``cluster_sums``);
+k-means++ seeding is in :mod:`rlmba.kernels.kmeanspp`.
 
 Layout: one program owns ``BLOCK_N`` consecutive rows of x; offsets are int64
 (``tl.program_id(0).to(tl.int64)``). Half inputs compute in float32, float64 in float64 (the

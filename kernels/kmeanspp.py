@@ -9,7 +9,7 @@ taken in the direct form (sum of squared differences, never |x|^2 + |c|^2 - 2 x.
 to a pick gets exactly 0 and no cancellation negatives exist; then w <- d and idx <- s where
 d < w (strict: ties keep the earlier pick, the contract's tie rule).
 
-The D^2 pick runs on the host with the reference's own :func:`~rlmba.reference.clustering.d2_pick`
+The D^2 pick runs on the host with the reference's own :func:`~rlmba.reference.kmeanspp.d2_pick`
 over a CPU copy of w: its float64 prefix sums have the contract's fixed block order (sequential
 within blocks of 2048 rows, then the block ends in order), the order of the C++ and CUDA backends,
 so the picks agree to the bit whenever w does. Cost on a GPU: one device->host copy of N
@@ -25,7 +25,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ..reference.clustering import compute_dtype, d2_pick
+from .._checks import compute_dtype
+from ..reference.kmeanspp import d2_pick, uniform_pick
 
 _INTERPRET_ROWS = 4096  # the interpreter costs ~1.5 ms per program instance: few, large ones
 _GPU_ROWS = 128
@@ -77,7 +78,7 @@ def kmeanspp(x: torch.Tensor, k: int, u: torch.Tensor):
     picked = torch.zeros(n, dtype=torch.bool)  # host-side: d2_pick's "lowest unpicked" fallback
     u = u.to(device="cpu", dtype=torch.float64)
     seeds = []
-    pick = min(n - 1, int(float(u[0]) * n))
+    pick = uniform_pick(float(u[0]), n)
     for s in range(k):
         seeds.append(pick)
         picked[pick] = True

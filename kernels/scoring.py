@@ -28,6 +28,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import compute_dtype
+
 MAX_CLASSES = 1 << 14
 # Elements per program on a GPU and per thread (tile / (32 * num_warps)). Sized from ptxas's
 # register counts (sm_90, compiled not run): efda M=3 entropy, the heaviest kernel, needs
@@ -249,7 +251,7 @@ def _bald_kernel(probs, out, S, n, C, stride_s, BLOCK_N: tl.constexpr, BLOCK_C: 
     plogp = tl.zeros([BLOCK_N], CT)            # sum_s sum_c p_s log p_s
     bad = rows < 0                             # NaN, +inf or negative probabilities: NaN score
     sample = probs  # advanced by stride_s per sample: pointer steps, no int32 s * stride_s product
-    for s in range(S):
+    for _ in range(S):
         p = tl.load(sample + offs, mask=valid, other=0.0).to(CT)
         sample += stride_s
         bad_el = valid & ((p != p) | (p < 0) | (p == float("inf")))
@@ -264,8 +266,6 @@ def _bald_kernel(probs, out, S, n, C, stride_s, BLOCK_N: tl.constexpr, BLOCK_C: 
 
 
 # ---------------------------------------------------------------- launchers
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _launch_config(n: int, C: int, device: torch.device, dtype: torch.dtype, name: str) -> dict:
@@ -296,7 +296,7 @@ def _params(weights: tuple, temperatures: tuple, dtype: torch.dtype, device: tor
 def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Tensor:
     """alpha_f [n, C]; see :func:`rlmba.reference.scoring.fuse_evidence`."""
     n, C = zs[0].shape
-    dtype, device = _compute_dtype(zs[0].dtype), zs[0].device
+    dtype, device = compute_dtype(zs[0].dtype), zs[0].device
     w = tuple(weights) if weights is not None else (0.0,) * len(zs)
     params = _params(w, tuple(temperatures), dtype, device)
     out = torch.empty(n, C, dtype=dtype, device=device)
@@ -308,7 +308,7 @@ def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Te
 def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.Tensor:
     """[n]; see :func:`rlmba.reference.scoring.dirichlet_uncertainty`."""
     n, C = alpha.shape
-    out = torch.empty(n, dtype=_compute_dtype(alpha.dtype), device=alpha.device)
+    out = torch.empty(n, dtype=compute_dtype(alpha.dtype), device=alpha.device)
     config = _launch_config(n, C, alpha.device, out.dtype, "alpha")
     _dirichlet_uncertainty_kernel[_grid(n, config)](alpha, out, n, C, KIND=KIND_CODES[kind], **config)
     return out
@@ -317,7 +317,7 @@ def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.
 def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     """(u_fused [n], u_modal [M, n]); see :func:`rlmba.reference.scoring.efda_scores`."""
     n, C = zs[0].shape
-    dtype, device = _compute_dtype(zs[0].dtype), zs[0].device
+    dtype, device = compute_dtype(zs[0].dtype), zs[0].device
     params = _params(tuple(weights), tuple(temperatures), dtype, device)
     u_fused = torch.empty(n, dtype=dtype, device=device)
     u_modal = torch.empty(len(zs), n, dtype=dtype, device=device)
@@ -330,7 +330,7 @@ def efda_scores(zs, weights, temperatures, kind: str = "variance"):
 def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
     """[3, n] entropy, margin, least confidence; see :func:`rlmba.reference.scoring.uncertainty_scores`."""
     n, C = x.shape
-    out = torch.empty(3, n, dtype=_compute_dtype(x.dtype), device=x.device)
+    out = torch.empty(3, n, dtype=compute_dtype(x.dtype), device=x.device)
     config = _launch_config(n, C, x.device, out.dtype, "probs")
     _uncertainty_scores_kernel[_grid(n, config)](x, out, n, C, FROM_LOGITS=bool(from_logits), **config)
     return out
@@ -339,7 +339,7 @@ def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tens
 def bald(probs: torch.Tensor) -> torch.Tensor:
     """[n] mutual information of probs [S, n, C] (rows contiguous, any stride(0))."""
     S, n, C = probs.shape
-    out = torch.empty(n, dtype=_compute_dtype(probs.dtype), device=probs.device)
+    out = torch.empty(n, dtype=compute_dtype(probs.dtype), device=probs.device)
     config = _launch_config(n, C, probs.device, out.dtype, "probs")
     _bald_kernel[_grid(n, config)](probs, out, S, n, C, probs.stride(0), **config)
     return out

@@ -13,7 +13,7 @@ D_c = 0). q is formed in the kernel elementwise as p_k - 1 at the label (exact f
 never by expanding the product. The M feature matrices arrive as a tuple of tensors (Triton >= 3.3
 tuple arguments): no stacking copy, any widths.
 
-The D^2 pick runs on the host with :func:`rlmba.reference.clustering.d2_pick` over a CPU copy of
+The D^2 pick runs on the host with :func:`rlmba.reference.kmeanspp.d2_pick` over a CPU copy of
 D: fixed blocks of 2048 points summed sequentially, then the block ends in order, the order the
 contract names (C++, CUDA and numba backends), so picks agree to the bit whenever D does. Cost on a
 GPU: a device->host copy of 8N bytes and a host synchronisation per pick (N = 1e6: 8 MB), plus a
@@ -26,7 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..reference.clustering import d2_pick
+from ..reference.kmeanspp import d2_pick
 from ..reference.seeding import DUPLICATE_RTOL, gradient_factor
 
 _INTERPRET_ROWS = 4096  # the interpreter costs ~1.5 ms per program instance: few, large ones

@@ -2,7 +2,7 @@
 
 Verified under TRITON_INTERPRET=1 on CPU; not run on a GPU when written.
 
-Implemented: k-center greedy (``k_center_greedy``) and top-b (``topb_select``).
+Implemented: the k-center primitives (``TritonKCenter``) and top-b (``topb_select``).
 
 top-b: one pass writes each block's best key (key = x, or -x for smallest; NaN -> -inf); the b-th
 best block key t is a lower bound of the b-th best value (b blocks each hold a value >= t), so the
@@ -26,6 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..backends.kcenter import KCenter
 from ..reference.selection import REFINE_RTOL
 
 _INTERPRET_ROWS = 4096  # the interpreter costs ~1.5 ms per program instance: few, large ones
@@ -192,79 +193,48 @@ def topb_select(x: torch.Tensor, b: int, largest: bool = True) -> torch.Tensor:
     return cand[torch.sort(values, descending=largest, stable=True).indices[:b]]
 
 
-class _Pool:
-    """The pool with its per-row facts, and one launcher of the update kernel over it."""
+class TritonKCenter(KCenter):
+    """The pool with its per-row facts (|x|^2, or |x| for cosine) and the launchers of the update
+    and labeled-set kernels over it."""
 
     def __init__(self, pool: torch.Tensor, metric: str):
-        self.x, self.cosine = pool, metric == "cosine"
+        super().__init__(pool, metric)
         N, D = pool.shape
-        self.cdt = torch.float64 if pool.dtype == torch.float64 else torch.float32
         device = pool.device
         rows = _INTERPRET_ROWS if device.type == "cpu" else _GPU_ROWS
         self.cfg = {"BLOCK_N": max(16, min(rows, triton.next_power_of_2(N))),
                     "BLOCK_D": max(16, min(64, triton.next_power_of_2(D)))}
         self.grid = (triton.cdiv(N, self.cfg["BLOCK_N"]),)
-        self.blk_max = torch.empty(self.grid[0], dtype=self.cdt, device=device)
+        self.blk_max = torch.empty(self.grid[0], dtype=self.dtype, device=device)
         self.blk_arg = torch.empty(self.grid[0], dtype=torch.int64, device=device)
         # |x|^2 (euclidean) or |x| (cosine) per row, in bounded row chunks: no N x D copy
-        self.facts = torch.empty(N, dtype=self.cdt, device=device)
+        self.facts = torch.empty(N, dtype=self.dtype, device=device)
         for i in range(0, N, 1 << 16):
-            xc = pool[i:i + (1 << 16)].to(self.cdt)
+            xc = pool[i:i + (1 << 16)].to(self.dtype)
             self.facts[i:i + (1 << 16)] = torch.linalg.vector_norm(xc, dim=1) if self.cosine \
                 else (xc * xc).sum(1)
 
-    def embed(self, rows: torch.Tensor) -> torch.Tensor:
-        """Rows [m, D] in the metric's space and the compute dtype (centers: tiny)."""
-        r = rows.to(self.cdt)
-        return (r / torch.linalg.vector_norm(r, dim=1, keepdim=True) if self.cosine else r).contiguous()
-
-    def update(self, mind: torch.Tensor, centers: torch.Tensor, direct: bool = False) -> int:
-        """Fold ``centers`` [L, D] (embedded) into ``mind``; return the farthest row (lowest on ties)."""
+    def _launch(self, mind: torch.Tensor, centers: torch.Tensor, direct: bool) -> int:
         c_sq = (centers * centers).sum(1)
-        _kcenter_update_kernel[self.grid](self.x, self.facts, self.facts, centers, c_sq, centers.shape[0], mind,
-                                          self.blk_max, self.blk_arg, self.x.shape[0], self.x.shape[1],
+        _kcenter_update_kernel[self.grid](self.pool, self.facts, self.facts, centers, c_sq, centers.shape[0], mind,
+                                          self.blk_max, self.blk_arg, self.pool.shape[0], self.pool.shape[1],
                                           REFINE_RTOL, COSINE=self.cosine, DIRECT=direct, **self.cfg)
         return int(self.blk_arg[int(torch.argmax(self.blk_max))])  # first maximum: lowest block
 
-    def labeled_min(self, mind: torch.Tensor, lab: torch.Tensor) -> int:
-        """Fold the labeled rows ``lab`` [L, D] (embedded) into ``mind`` by tl.dot tiles; return the
-        farthest row (lowest on ties)."""
+    def update(self, mind: torch.Tensor, c: torch.Tensor) -> tuple[float, int]:
+        i = self._launch(mind, c.contiguous()[None], direct=False)
+        return float(mind[i]), i
+
+    def farthest(self, point: torch.Tensor) -> int:
+        scratch = torch.full((self.pool.shape[0],), float("inf"), dtype=self.dtype, device=self.pool.device)
+        return self._launch(scratch, point.contiguous()[None], direct=True)
+
+    def labeled_min(self, labeled: torch.Tensor, mind: torch.Tensor) -> None:
+        """Fold the labeled rows [L, D] into ``mind`` by tl.dot tiles."""
+        lab = self.embed(labeled).contiguous()
         lab_sq = (lab * lab).sum(1)
-        cfg = {"BLOCK_N": min(self.cfg["BLOCK_N"], 1024 if self.x.device.type == "cpu" else 64),
+        cfg = {"BLOCK_N": min(self.cfg["BLOCK_N"], 1024 if self.pool.device.type == "cpu" else 64),
                "BLOCK_L": max(16, min(64, triton.next_power_of_2(lab.shape[0]))), "BLOCK_D": self.cfg["BLOCK_D"]}
-        _labeled_min_kernel[(triton.cdiv(self.x.shape[0], cfg["BLOCK_N"]),)](
-            self.x, self.facts, self.facts, lab, lab_sq, lab.shape[0], mind, self.x.shape[0], self.x.shape[1],
-            REFINE_RTOL, COSINE=self.cosine, **cfg)
-        return int(torch.argmax(mind))  # first maximum: lowest row (one O(N) pass, once per call)
-
-    def mean(self) -> torch.Tensor:
-        """Pool mean in the metric's space: float64 sums over blocks of 4096 rows (the reference's
-        order), rounded to the compute dtype."""
-        total = torch.zeros(self.x.shape[1], dtype=torch.float64, device=self.x.device)
-        for i in range(0, self.x.shape[0], 4096):
-            total += self.embed(self.x[i:i + 4096]).sum(0).to(torch.float64)
-        return (total / self.x.shape[0]).to(self.cdt)
-
-
-def k_center_greedy(pool: torch.Tensor, b: int, labeled: torch.Tensor, exclude: torch.Tensor,
-                    metric: str = "euclidean") -> torch.Tensor:
-    """Core-set greedy picks ``[b]``; see :func:`rlmba.reference.selection.k_center_greedy`."""
-    p = _Pool(pool, metric)
-    N = pool.shape[0]
-    mind = torch.full((N,), float("inf"), dtype=p.cdt, device=pool.device)
-    if exclude.numel():
-        mind[exclude] = float("-inf")
-    if labeled.shape[0]:
-        pick = p.labeled_min(mind, p.embed(labeled))
-    elif exclude.numel():
-        pick = int(torch.argmax(mind))  # every free row at +inf: the lowest one
-    else:
-        scratch = torch.full((N,), float("inf"), dtype=p.cdt, device=pool.device)
-        pick = p.update(scratch, p.mean()[None], direct=True)
-    picks = []
-    for step in range(b):
-        picks.append(pick)
-        mind[pick] = float("-inf")
-        if step + 1 < b:
-            pick = p.update(mind, p.embed(pool[pick:pick + 1]))
-    return torch.tensor(picks, dtype=torch.int64, device=pool.device)
+        _labeled_min_kernel[(triton.cdiv(self.pool.shape[0], cfg["BLOCK_N"]),)](
+            self.pool, self.facts, self.facts, lab, lab_sq, lab.shape[0], mind, self.pool.shape[0],
+            self.pool.shape[1], REFINE_RTOL, COSINE=self.cosine, **cfg)

@@ -15,6 +15,8 @@ settings.register_profile("dev", max_examples=40, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ALL_BACKENDS = dispatch.BACKENDS
+# backends chosen automatically on CPU: native code, fast enough for the bigger pools
+NATIVE_CPU = dispatch.automatic("cpu")
 
 
 def backend_or_skip(op: str, backend: str, device: str = "cpu", **facts) -> str:

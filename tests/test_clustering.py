@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import rlmba
-from conftest import ALL_BACKENDS, backend_or_skip
+from conftest import ALL_BACKENDS, NATIVE_CPU, backend_or_skip
 from rlmba.ops import clustering as clu
-from rlmba.reference import clustering as ref
+from rlmba.reference import kmeanspp as kpp
 from tolerances import assert_matches_reference
 
 HALF = (torch.float16, torch.bfloat16)
@@ -19,7 +19,7 @@ BIG = 100_003
 
 
 def sizes_for(backend, sizes):
-    return [n for n in sizes if n < BIG or backend in ("torch", "cpp", "numba")]
+    return [n for n in sizes if n < BIG or backend in NATIVE_CPU]
 
 
 def traced(backend, fn, *args, **kw):
@@ -53,7 +53,7 @@ def assert_idx_equal_up_to_near_ties(x, c, idx, idx_ref, rtol=1e-6):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, *HALF])
 def test_nearest_centroid_matches_reference(backend, dtype, gen):
     backend_or_skip("nearest_centroid", backend, dtype=dtype)
-    for n, d, k in [(1, 1, 1), (7, 3, 2), (1009, 16, 37), (BIG, 64, 100)][: 3 if backend not in ("torch", "cpp", "numba") else 4]:
+    for n, d, k in [(1, 1, 1), (7, 3, 2), (1009, 16, 37), (BIG, 64, 100)][: 3 if backend not in NATIVE_CPU else 4]:
         x = torch.randn(n, d, generator=gen, dtype=torch.float64).to(dtype)
         c = torch.randn(k, d, generator=gen, dtype=torch.float64).to(dtype)
         dist, idx = traced(backend, clu.nearest_centroid, x, c)
@@ -88,7 +88,7 @@ def test_nearest_centroid_ties_and_duplicates(backend, gen):
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 @pytest.mark.parametrize("data", ["gaussian", "blobs"])
 def test_kmeanspp_same_seed_same_picks(backend, data, gen):
-    backend_or_skip("kmeanspp", backend, dtype=torch.float64)
+    backend_or_skip("kmeans_plusplus", backend, dtype=torch.float64)
     for n, d, k in [(1, 2, 1), (10, 3, 10), (1009, 8, 25), (20_011, 32, 64)]:
         x = blobs(n, d, 7, gen) if data == "blobs" else torch.randn(n, d, generator=gen, dtype=torch.float64)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
@@ -103,7 +103,7 @@ def test_kmeanspp_same_seed_same_picks(backend, data, gen):
 def test_kmeanspp_exact_on_integer_data_with_duplicates(backend, dtype, gen):
     """Integer rows with many copies: squared distances are exact in every dtype, so the picks
     agree exactly; k = N forces the 'only duplicates of picks are left' rule."""
-    backend_or_skip("kmeanspp", backend, dtype=dtype)
+    backend_or_skip("kmeans_plusplus", backend, dtype=dtype)
     base = torch.randint(-4, 5, (30, 4), generator=gen)
     x = base[torch.randint(0, 30, (3000,), generator=gen)].to(dtype)
     for k in (1, 29, 200):
@@ -121,7 +121,7 @@ def test_kmeanspp_exact_on_integer_data_with_duplicates(backend, dtype, gen):
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_kmeanspp_thread_count_does_not_matter(backend, gen):
-    backend_or_skip("kmeanspp", backend, dtype=torch.float32)
+    backend_or_skip("kmeans_plusplus", backend, dtype=torch.float32)
     x = blobs(60_000, 16, 20, gen, torch.float32)
     threads = torch.get_num_threads()
     try:
@@ -140,7 +140,7 @@ def test_cpp_kmeanspp_float16_bound_changes_nothing(d, gen):
     and automatic (-1) as off (0): Gaussian rows (most rows kept by Elkan's test, few improve,
     so an unsound bound would change w), rows beyond float16's range (never ruled out), float16
     subnormals, copies, and widths with a tail (37)."""
-    backend_or_skip("kmeanspp", "cpp", dtype=torch.float32)
+    backend_or_skip("kmeans_plusplus", "cpp", dtype=torch.float32)
     from rlmba.backends.cpp.clustering import kmeanspp
     x = torch.randn(6000, d, generator=gen)
     x[:50] *= 1e5
@@ -156,15 +156,15 @@ def test_cpp_kmeanspp_float16_bound_changes_nothing(d, gen):
 def test_d2_pick_inverts_the_cumulative_sum():
     w = torch.tensor([0.0, 1.0, 100.0, 0.0])
     picked = torch.tensor([True, False, False, False])
-    assert ref.d2_pick(w, 0.0, picked) == 1
-    assert ref.d2_pick(w, 0.5 / 101, picked) == 1
-    assert ref.d2_pick(w, 1.0 / 101, picked) == 2  # prefix must exceed the target strictly
-    assert ref.d2_pick(w, 1 - 2**-53, picked) == 2
-    assert ref.d2_pick(torch.zeros(4), 0.7, picked) == 1  # total 0: lowest unpicked
-    big = torch.rand(3 * ref.BLOCK + 5, dtype=torch.float64)  # several blocks
+    assert kpp.d2_pick(w, 0.0, picked) == 1
+    assert kpp.d2_pick(w, 0.5 / 101, picked) == 1
+    assert kpp.d2_pick(w, 1.0 / 101, picked) == 2  # prefix must exceed the target strictly
+    assert kpp.d2_pick(w, 1 - 2**-53, picked) == 2
+    assert kpp.d2_pick(torch.zeros(4), 0.7, picked) == 1  # total 0: lowest unpicked
+    big = torch.rand(3 * kpp.BLOCK + 5, dtype=torch.float64)  # several blocks
     prefix = np.cumsum(big.numpy())
     for u in (0.0, 0.1234, 0.5, 0.9999):
-        assert abs(ref.d2_pick(big, u, torch.zeros_like(big, dtype=torch.bool))
+        assert abs(kpp.d2_pick(big, u, torch.zeros_like(big, dtype=torch.bool))
                    - int(np.searchsorted(prefix, u * prefix[-1], side="right"))) <= 1
 
 
@@ -186,7 +186,7 @@ def test_d2_sampling_is_proportional_to_squared_distance():
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 @pytest.mark.parametrize("init", ["k-means++", "random", "tensor"])
 def test_kmeans_float64_matches_reference(backend, init, gen):
-    backend_or_skip("kmeanspp", backend, dtype=torch.float64)
+    backend_or_skip("kmeans_plusplus", backend, dtype=torch.float64)
     for n, d, k, iters in [(1, 1, 1, 3), (50, 2, 50, 2), (2003, 8, 17, 5), (20_011, 16, 64, 5)]:
         x = blobs(n, d, 5, gen)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
@@ -206,7 +206,7 @@ def test_kmeans_low_precision(backend, dtype, gen):
     """float32 distances are rounded differently on each backend, so a D^2 draw or an assignment
     near a tie may go the other way: compare the outcome, not the bits. dist must describe the
     returned centroids, and the k-means objective must match the reference's."""
-    backend_or_skip("kmeanspp", backend, dtype=dtype)
+    backend_or_skip("kmeans_plusplus", backend, dtype=dtype)
     x = blobs(5000, 16, 8, gen, dtype)
     c, idx, dist = traced(backend, clu.kmeans, x, 8, 5, "k-means++", torch.Generator().manual_seed(1))
     assert c.dtype == torch.float32 and dist.dtype == torch.float32 and idx.dtype == torch.int64
@@ -222,7 +222,7 @@ def test_kmeans_low_precision(backend, dtype, gen):
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_kmeans_iters0_empty_cluster_and_objective(backend, gen):
-    backend_or_skip("kmeanspp", backend, dtype=torch.float64)
+    backend_or_skip("kmeans_plusplus", backend, dtype=torch.float64)
     x = blobs(3000, 4, 6, gen)
     seeds = clu.kmeans_plusplus(x, 6, torch.Generator().manual_seed(5), backend=backend)
     c, idx, dist = clu.kmeans(x, 6, 0, "k-means++", torch.Generator().manual_seed(5), backend=backend)
@@ -240,7 +240,7 @@ def test_kmeans_numpy_and_bad_input(gen):
     x = torch.randn(50, 3, generator=gen)
     c, idx, dist = clu.kmeans(x.numpy(), 4, generator=torch.Generator().manual_seed(0))
     assert isinstance(c, np.ndarray) and isinstance(idx, np.ndarray) and isinstance(dist, np.ndarray)
-    with pytest.raises(ValueError, match="k: expected 1 <= k <= 50"):
+    with pytest.raises(ValueError, match="k: expected 1 <= k <= N = 50"):
         clu.kmeans(x, 51)
     with pytest.raises(ValueError, match="k: expected 1 <= k"):
         clu.kmeans_plusplus(x, 0)
@@ -273,7 +273,7 @@ def test_kmeans_numpy_and_bad_input(gen):
 @pytest.mark.gpu
 def test_cuda_backend_on_gpu(gen):
     """The CUDA kernels (compiled, never run where they were written) against the CPU reference."""
-    backend_or_skip("kmeanspp", "cuda", device="cuda", dtype=torch.float64)
+    backend_or_skip("kmeans_plusplus", "cuda", device="cuda", dtype=torch.float64)
     x = blobs(20_011, 16, 9, gen)
     out = clu.kmeans(x.cuda(), 32, 5, "k-means++", torch.Generator().manual_seed(2), backend="cuda")
     expected = clu.kmeans(x, 32, 5, "k-means++", torch.Generator().manual_seed(2), backend="torch")

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import rlmba
-from rlmba._dispatch import DIFFERENTIABLE, explain
+from rlmba import _dispatch
+from rlmba._dispatch import explain
 from rlmba.learn.evidential import fit_temperature
 
 from conftest import backend_or_skip
@@ -28,8 +29,9 @@ def _calls(x):
 @pytest.mark.parametrize("op", ["fuse_evidence", "efda_scores", "dirichlet_uncertainty", "uncertainty_scores",
                                 "bald", "nearest_centroid"])
 def test_compiled_backends_refuse_inputs_that_need_gradients(op, backend):
-    assert op in DIFFERENTIABLE
-    backend_or_skip(op, backend, dtype=torch.float32, kind="variance", rule="weighted", C=5)
+    assert _dispatch._ops[op].differentiable
+    facts = dict(dtype=torch.float32, kind="variance", rule="weighted", C=5)
+    backend_or_skip(op, backend, **{k: v for k, v in facts.items() if k in _dispatch._ops[op].facts})
     x = torch.randn(2, 40, 5, dtype=torch.float64, requires_grad=True)
     call = _calls(x)[op]
     with pytest.raises(ValueError, match=rf"{op}: an input requires grad, but the {backend} backend does not "
@@ -68,7 +70,7 @@ def test_fit_temperature_warns_at_its_bounds():
 
 def test_info_reports_a_forced_isa_the_cpu_lacks():
     from rlmba import _dispatch
-    if _dispatch._module_reasons("cpp"):
+    if _dispatch.backend_reasons("cpp", "cpu"):
         pytest.skip("the C++ extension is not built")
     from rlmba import _C
     best = _C.cpu_isa("auto")
@@ -79,7 +81,7 @@ def test_info_reports_a_forced_isa_the_cpu_lacks():
     out = subprocess.run([sys.executable, "-m", "rlmba.cli", "info"], capture_output=True, text=True, env=env,
                          check=True, timeout=120).stdout
     assert f"RLMBA_CPU_ISA='{lacking}'" in out
-    assert f"cpu kernel path: unusable: RLMBA_CPU_ISA={lacking}: this CPU supports at most {best}" in out
+    assert f"cpu kernel path: unusable: RLMBA_CPU_ISA={lacking}: the CPU supports at most {best}" in out
     assert f"cpu  cpp     unusable: cannot import rlmba.backends.cpp: ValueError: RLMBA_CPU_ISA={lacking}" in out
     assert "cpu  numba   usable" in out
     assert not any(line.startswith("  cpu  cpp     usable") for line in out.splitlines())

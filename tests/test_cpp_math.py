@@ -24,7 +24,7 @@ INF, NAN = float("inf"), float("nan")
 def probe(fn: str, x: torch.Tensor, isa: str) -> torch.Tensor:
     x = x.float().contiguous()
     y = torch.empty_like(x)
-    _C.math_probe(fn, x.data_ptr(), y.data_ptr(), x.numel(), isa)
+    _C.cpu_math_probe(fn, x, y, isa)
     return y
 
 
@@ -142,7 +142,7 @@ def test_best_path_agrees_with_baseline(monkeypatch, gen):
                      rlmba.uncertainty_scores(z[0], from_logits=True, backend="cpp"), rlmba.bald(p, backend="cpp")]
     for isa, outs in runs.items():
         for a, b in zip(outs, runs["baseline"]):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=lambda m: f"{isa} vs baseline: {m}")
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=lambda m, isa=isa: f"{isa} vs baseline: {m}")
 
 
 # ---------------------------------------------------------------- layout and edge cases
@@ -155,10 +155,11 @@ def test_rows_do_not_depend_on_their_group(monkeypatch, isa, gen):
         z = make_logits(2, 101, C, generator=gen)
         p = make_probs(101, C, generator=gen, samples=3)
         alpha = 1 + torch.rand(101, C, generator=gen) * 50
-        run = lambda chunk: [*rlmba.efda_scores(z, backend="cpp", chunk_size=chunk),  # noqa: E731
-                             rlmba.uncertainty_scores(z[0], from_logits=True, backend="cpp", chunk_size=chunk),
-                             rlmba.bald(p, backend="cpp", chunk_size=chunk),
-                             rlmba.dirichlet_uncertainty(alpha, backend="cpp", chunk_size=chunk)]
+        def run(chunk, z=z, p=p, alpha=alpha):
+            return [*rlmba.efda_scores(z, backend="cpp", chunk_size=chunk),
+                    rlmba.uncertainty_scores(z[0], from_logits=True, backend="cpp", chunk_size=chunk),
+                    rlmba.bald(p, backend="cpp", chunk_size=chunk),
+                    rlmba.dirichlet_uncertainty(alpha, backend="cpp", chunk_size=chunk)]
         whole = run(None)
         for chunk in (1, 7, 16, 33, 64):
             for a, b in zip(run(chunk), whole):

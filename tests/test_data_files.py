@@ -118,7 +118,7 @@ def test_huge_declared_shape_is_checked_before_allocation(tmp_path, monkeypatch)
 
 
 def test_truncated_or_corrupt_archives_leave_no_open_file(tmp_path):
-    good = _npz(tmp_path / "good.npz", _arrays())
+    _npz(tmp_path / "good.npz", _arrays())
     blob = (tmp_path / "good.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(blob[:len(blob) // 2])
     flipped = bytearray(blob)

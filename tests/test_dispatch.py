@@ -76,3 +76,25 @@ def test_explain_gives_reasons_for_every_backend():
     assert set(reasons) == set(dispatch.BACKENDS)
     assert reasons["torch"] == []
     assert reasons["cuda"] and all(isinstance(r, str) for r in reasons["cuda"])
+
+
+def test_explain_speaks_the_public_names():
+    for name in ("kmeans_plusplus", "entropy", "margin", "kmeans", "k_center_greedy"):
+        reasons = rlmba.explain(name, "cpu", dtype=torch.float32)
+        assert reasons["torch"] == [], name
+    assert "entropy" in dispatch.public_ops() and "kmeans" in dispatch.public_ops()
+    with pytest.raises(ValueError, match="'entropyy' is not an op"):
+        rlmba.explain("entropyy", "cpu")
+
+
+def test_a_fact_the_op_does_not_declare_is_a_type_error():
+    with pytest.raises(TypeError, match=r"efda_scores: unknown facts \['kindd'\]"):
+        dispatch.dispatch("efda_scores", "cpu", dtype=torch.float32, kindd="variance")
+
+
+def test_reasons_come_from_the_declarations():
+    assert any("float32, float64" in r for r in rlmba.explain("badge_select", "cpu", dtype=torch.float16)["cpp"])
+    assert "cpp runs on CPU tensors only" in rlmba.explain("efda_scores", "cuda")["cpp"][0]
+    # explicit-only devices are never chosen automatically: Triton's interpreter on CPU
+    assert "triton" not in dispatch.automatic("cpu") and "triton" in dispatch.BACKENDS
+    assert dispatch.automatic("cpu")[-1] == dispatch.REFERENCE

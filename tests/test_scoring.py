@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import rlmba
-from conftest import ALL_BACKENDS, backend_or_skip
+from conftest import ALL_BACKENDS, NATIVE_CPU, backend_or_skip
 from rlmba.testing import make_alpha, make_logits, make_probs
 from tolerances import assert_matches_reference
 
@@ -14,7 +14,7 @@ BIG = 100_003  # a prime >= 10^5: compiled CPU backends only (the Triton interpr
 
 
 def sizes_for(backend, sizes):
-    return [n for n in sizes if n < BIG or backend in ("torch", "cpp", "numba")]
+    return [n for n in sizes if n < BIG or backend in NATIVE_CPU]
 
 
 def check(op, backend, inputs, **kw):
@@ -123,7 +123,7 @@ def test_single_scorers_are_rows_of_uncertainty_scores(backend, gen):
 
 
 # ---------------------------------------------------------------- layout, chunking, numpy
-@pytest.mark.parametrize("backend", ["torch", "cpp", "numba"])
+@pytest.mark.parametrize("backend", NATIVE_CPU)
 def test_chunking_noncontiguous_and_numpy_inputs_agree(backend, gen):
     backend_or_skip("efda_scores", backend, dtype=torch.float32, kind="variance")
     z = make_logits(3, 1000, 10, generator=gen)

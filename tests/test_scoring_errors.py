@@ -25,7 +25,7 @@ Z = torch.randn(2, 5, 3)
     (lambda: rlmba.efda_scores(Z, temperatures=[1.0, -2.0]), ValueError, r"temperatures: must be > 0"),
     (lambda: rlmba.efda_scores(Z, temperatures=[1.0, 2.0, 3.0]), ValueError, r"temperatures: expected 2 values"),
     (lambda: rlmba.efda_scores(Z, kind="std"), ValueError, r"kind: expected one of"),
-    (lambda: rlmba.efda_scores(Z, chunk_size=0), ValueError, r"chunk_size: expected a positive int"),
+    (lambda: rlmba.efda_scores(Z, chunk_size=0), ValueError, r"chunk_size: expected 1 <= chunk_size"),
     (lambda: rlmba.fuse_evidence(Z, rule="mean"), ValueError, r"rule: expected one of"),
     (lambda: rlmba.fuse_evidence(Z, weights=[0.5, 0.5], rule="ds"), ValueError, r"weights: the 'ds' rule"),
     (lambda: rlmba.dirichlet_uncertainty(torch.rand(5)), ValueError, r"alpha: expected a 2-D tensor"),

@@ -9,15 +9,16 @@ import torch
 
 import rlmba
 from rlmba.ops import selection as sel
-from conftest import ALL_BACKENDS, backend_or_skip
-from rlmba.reference.selection import covering_radius, k_center_greedy_cdist
+from conftest import ALL_BACKENDS, NATIVE_CPU, backend_or_skip
+from baselines import k_center_greedy_cdist
+from rlmba.reference.selection import covering_radius
 
 BIG = 100_003  # compiled CPU backends only (the Triton interpreter is too slow)
 HALF = (torch.float16, torch.bfloat16)
 
 
 def sizes_for(backend, sizes):
-    return [n for n in sizes if n < BIG or backend in ("torch", "cpp", "numba")]
+    return [n for n in sizes if n < BIG or backend in NATIVE_CPU]
 
 
 # ================================================================ top-b
@@ -340,9 +341,9 @@ def test_kcenter_bad_input(gen):
         sel.k_center_greedy(pool[0], 3)
     with pytest.raises(ValueError, match="pool: the pool is empty"):
         sel.k_center_greedy(pool[:0], 1)
-    with pytest.raises(ValueError, match="b: expected 1 <= b <= 20"):
+    with pytest.raises(ValueError, match="b: expected 1 <= b <= the unlabeled pool rows = 20"):
         sel.k_center_greedy(pool, 21)
-    with pytest.raises(ValueError, match="b: expected 1 <= b <= 17"):
+    with pytest.raises(ValueError, match="b: expected 1 <= b <= the unlabeled pool rows = 17"):
         sel.k_center_greedy(pool, 18, labeled=[0, 1, 2, 2])
     with pytest.raises(ValueError, match="labeled: covers all N = 20"):
         sel.k_center_greedy(pool, 1, labeled=torch.arange(20))

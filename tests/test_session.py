@@ -131,7 +131,7 @@ def test_every_bad_answer_file_is_refused_and_changes_nothing(files, tmp_path):
         assert _snapshot(s.dir) == before, f"{name}: the refused file changed the session"
         rc = cli.main(["session", "label", s.dir, str(path)])
         assert rc == 2 and _snapshot(s.dir) == before, name
-    for name, text, message in [("no header", f"{asked[0]},{y[asked[0]]}\n", "line 1: the header must name"),
+    for _name, text, message in [("no header", f"{asked[0]},{y[asked[0]]}\n", "line 1: the header must name"),
                                 ("empty", "id,label\n", "no answers in the file")]:
         (tmp_path / "x.csv").write_text(text)
         with pytest.raises(SessionError, match=message):

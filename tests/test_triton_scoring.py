@@ -19,7 +19,6 @@ _reasons = backend_reasons("triton", "cpu")
 pytestmark = pytest.mark.skipif(bool(_reasons), reason="; ".join(_reasons))
 
 if not _reasons:
-    from rlmba.backends.triton.scoring import _supports
     from rlmba.kernels import scoring as kernels
 
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -118,7 +117,7 @@ def test_dtypes_efda_and_fusion(dtype):
     w, t = (1 / 3, 2 / 3), (0.9, 1.7)
     _check(rlmba.efda_scores(zs, w, t, backend="triton"), lambda z: ref.efda_scores(z, w, t), zs)
     for rule, wr in (("weighted", w), ("ds", None)):
-        _check(rlmba.fuse_evidence(zs, wr, t, rule, backend="triton"), lambda z: ref.fuse_evidence(z, wr, t, rule), zs)
+        _check(rlmba.fuse_evidence(zs, wr, t, rule, backend="triton"), lambda z, wr=wr, rule=rule: ref.fuse_evidence(z, wr, t, rule), zs)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -223,9 +222,10 @@ def test_special_probs_and_logits_match_reference():
 def test_too_many_classes_is_refused():
     with pytest.raises(ValueError, match="alpha: C = "):
         kernels.dirichlet_uncertainty(torch.ones(1, kernels.MAX_CLASSES + 1), "variance")
-    assert _supports(dtype=torch.float32, C=kernels.MAX_CLASSES + 1)
-    assert _supports(dtype=torch.int32)
-    assert _supports(dtype=torch.float64, C=kernels.MAX_CLASSES) == []
+    reasons = rlmba.explain("efda_scores", "cpu", dtype=torch.float32, C=kernels.MAX_CLASSES + 1)["triton"]
+    assert any(f"C <= {kernels.MAX_CLASSES}" in r for r in reasons)
+    assert rlmba.explain("bald", "cpu", dtype=torch.int32)["triton"]
+    assert rlmba.explain("bald", "cpu", dtype=torch.float64, C=kernels.MAX_CLASSES)["triton"] == []
 
 
 # ---------------------------------------------------------------- compiled, not run: sm_90 build

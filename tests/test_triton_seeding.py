@@ -5,6 +5,7 @@ nearest seed, distance) against the float64 reference, full pick sequences with 
 import pytest
 import torch
 
+import baselines
 from conftest import backend_or_skip
 from rlmba.ops import clustering as clu
 from rlmba.ops.seeding import badge_select, bmmal_select
@@ -45,7 +46,7 @@ def test_update_step_matches_float64_reference(dtype, M, per_sample, gen, monkey
     scales = ref.modality_scales(contrib)
     scales = scales.reshape(-1, M).contiguous()
     y, a = kernels._prepare(p, hs, scales)
-    g = ref.gradient_embeddings(p.double(), [h.double() for h in hs], scales)  # float64, materialised
+    g = baselines.gradient_embeddings(p.double(), [h.double() for h in hs], scales)  # float64, materialised
     a64 = (g * g).sum(1)
     torch.testing.assert_close(y, p.argmax(1), rtol=0, atol=0)
     torch.testing.assert_close(a, a64, rtol=1e-13, atol=0)
@@ -107,7 +108,7 @@ def test_badge_over_three_prefix_blocks_equals_cpp(gen):
 def test_kmeanspp_state_matches_float64_reference(rows, gen, monkeypatch):
     """float64: seeds, nearest seed and distance equal the reference's (distances to rounding);
     copies of a pick have distance exactly 0 and are never picked while other rows are left."""
-    backend_or_skip("kmeanspp", "triton", dtype=torch.float64)
+    backend_or_skip("kmeans_plusplus", "triton", dtype=torch.float64)
     from rlmba.kernels import kmeanspp as kernels
     monkeypatch.setattr(kernels, "_INTERPRET_ROWS", rows)
     n, D, k = 1500, 7, 40
@@ -129,7 +130,7 @@ def test_kmeanspp_state_matches_float64_reference(rows, gen, monkeypatch):
 def test_kmeanspp_low_precision_distances(dtype, gen, monkeypatch):
     """Half and float32 pools compute in float32: given the Triton seeds, dist matches the float64
     distance to the nearest seed (the suite's tolerance rule) and idx is that seed (ties: earliest)."""
-    backend_or_skip("kmeanspp", "triton", dtype=dtype)
+    backend_or_skip("kmeans_plusplus", "triton", dtype=dtype)
     from rlmba.kernels import kmeanspp as kernels
     monkeypatch.setattr(kernels, "_INTERPRET_ROWS", 256)
     x = torch.randn(1200, 19, generator=gen, dtype=torch.float64).to(dtype)  # D = 19: padded feature tile
@@ -144,12 +145,12 @@ def test_kmeanspp_low_precision_distances(dtype, gen, monkeypatch):
 
 
 def test_kmeanspp_over_three_prefix_blocks_equals_cpp(gen):
-    backend_or_skip("kmeanspp", "triton", dtype=torch.float64)
+    backend_or_skip("kmeans_plusplus", "triton", dtype=torch.float64)
     x = torch.randn(4500, 3, generator=gen, dtype=torch.float64)
     got = clu.kmeans_plusplus(x, 15, torch.Generator().manual_seed(2), backend="triton")
     torch.testing.assert_close(got, clu.kmeans_plusplus(x, 15, torch.Generator().manual_seed(2), backend="torch"),
                                rtol=0, atol=0)
-    backend_or_skip("kmeanspp", "cpp", dtype=torch.float64)
+    backend_or_skip("kmeans_plusplus", "cpp", dtype=torch.float64)
     torch.testing.assert_close(got, clu.kmeans_plusplus(x, 15, torch.Generator().manual_seed(2), backend="cpp"),
                                rtol=0, atol=0)
 
@@ -158,7 +159,7 @@ def test_kmeanspp_over_three_prefix_blocks_equals_cpp(gen):
 def test_kmeanspp_nearest_seed_ties_take_the_earliest(dtype, gen):
     """Integer rows: distances are exact in every dtype, so seeds, idx and dist equal the float64
     reference bit for bit; rows equidistant from several seeds (counted) keep the earliest."""
-    backend_or_skip("kmeanspp", "triton", dtype=dtype)
+    backend_or_skip("kmeans_plusplus", "triton", dtype=dtype)
     from rlmba.kernels import kmeanspp as kernels
     base = torch.randint(-1, 2, (40, 3), generator=gen)  # a 3 x 3 x 3 grid: equidistant seeds are common
     x = base[torch.randint(0, 40, (900,), generator=gen)].to(dtype)

@@ -1,9 +1,9 @@
 // Clustering kernels on the CPU: the nearest-centroid epilogue of a GEMM tile, k-means++ seeding
 // and the per-cluster sums of a Lloyd update.
 //
-// No libtorch: Python (rlmba.backends.cpp.clustering) passes data_ptr()s of validated, contiguous
-// buffers and int64 sizes; every entry point releases the GIL. Every result is independent of the
-// thread count: reductions are split into fixed blocks or by column, never by thread.
+// Every result is independent of the thread count: reductions are split into fixed blocks or by
+// column, never by thread. Hot loops have baseline, AVX2 and AVX-512 variants chosen per call
+// (rlmba/cpu_runtime.h).
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
@@ -16,14 +16,11 @@
 #include <vector>
 
 #include "rlmba/bindings.h"
-#include "rlmba/select.h"
-#include "rlmba/storage.h"
+#include "rlmba/cpu_runtime.h"
 #include "rlmba/half_rows.h"  // has_avx2_f16c, sqdist16
-#ifdef RLMBA_WITH_OPENMP
-#include <omp.h>
-#endif
-
-#define RLMBA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "rlmba/host.h"
+#include "rlmba/kmeanspp.h"
+#include "rlmba/select.h"
 
 namespace py = pybind11;
 
@@ -31,17 +28,9 @@ namespace rlmba {
 namespace cpu {
 namespace {  // file-local helpers
 
-int max_threads() {
-#ifdef RLMBA_WITH_OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 // |row - c|^2 with 16 partial sums and a halving tree (an omp-simd reduction would end every row
 // with 16 dependent scalar adds, which costs more than reading a short row).
-template <class S, class C> inline C sqdist(const S* row, const C* c, int64_t d) {
+template <class S, class C> RLMBA_INLINE C sqdist(const S* row, const C* c, int64_t d) {
   constexpr int kLanes = 16;
   C part[kLanes] = {};
   int64_t j = 0;
@@ -66,13 +55,13 @@ template <class S, class C> inline C sqdist(const S* row, const C* c, int64_t d)
 typedef float F8 __attribute__((vector_size(32)));
 typedef int32_t I8 __attribute__((vector_size(32)));
 
-inline F8 load_f8(const float* p) {
+RLMBA_INLINE F8 load_f8(const float* p) {
   F8 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 
-inline int64_t first_argmin(const float* g, const float* cent_sq, int64_t k) {
+RLMBA_INLINE int64_t first_argmin(const float* g, const float* cent_sq, int64_t k) {
   const float inf = std::numeric_limits<float>::infinity();
   F8 b0 = {inf, inf, inf, inf, inf, inf, inf, inf}, b1 = b0;
   I8 a0 = {0, 1, 2, 3, 4, 5, 6, 7}, a1 = a0 + 8, at0 = a0, at1 = a1;
@@ -98,7 +87,7 @@ inline int64_t first_argmin(const float* g, const float* cent_sq, int64_t k) {
   return bi;
 }
 
-inline int64_t first_argmin(const double* g, const double* cent_sq, int64_t k) {
+RLMBA_INLINE int64_t first_argmin(const double* g, const double* cent_sq, int64_t k) {
   double best = std::numeric_limits<double>::infinity();
   int64_t bi = 0;
   for (int64_t j = 0; j < k; ++j) {
@@ -116,7 +105,7 @@ inline int64_t first_argmin(const double* g, const double* cent_sq, int64_t k) {
 // centroid recomputed in the direct form sqrt(sum (x - c)^2): no cancellation, exactly 0 for a
 // row equal to its centroid. Bytes: the tile of g (m * k) and of x, once; centroids stay cached.
 template <class C>
-RLMBA_CLONES void nearest_range(const C* g, const C* xt, const C* cent, const C* cent_sq, int64_t k, int64_t d,
+RLMBA_INLINE void nearest_range(const C* g, const C* xt, const C* cent, const C* cent_sq, int64_t k, int64_t d,
                                 int64_t lo, int64_t hi, C* dist, int64_t* idx) {
   for (int64_t i = lo; i < hi; ++i) {
     const int64_t j = first_argmin(g + i * k, cent_sq, k);
@@ -124,21 +113,21 @@ RLMBA_CLONES void nearest_range(const C* g, const C* xt, const C* cent, const C*
     dist[i] = std::sqrt(sqdist(xt + i * d, cent + j * d, d));
   }
 }
+RLMBA_ISA_VARIANTS(nearest_range)
 
 template <class C>
 void nearest_centroid(const C* g, const C* xt, const C* cent, const C* cent_sq, int64_t m, int64_t k, int64_t d,
-                      C* dist, int64_t* idx) {
-  const int T = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, m * k / (1 << 15))));
-#pragma omp parallel for num_threads(T) schedule(static)
-  for (int t = 0; t < T; ++t) nearest_range(g, xt, cent, cent_sq, k, d, m * t / T, m * (t + 1) / T, dist, idx);
+                      C* dist, int64_t* idx, int threads, Isa isa) {
+  parallel_slices(m, threads_for(threads, m * k, 1 << 15), [&](int64_t lo, int64_t hi, int) {
+    nearest_range_isa(isa, g, xt, cent, cent_sq, k, d, lo, hi, dist, idx);
+  });
 }
 
 // ================================================================ k-means++ seeding
 // Arthur & Vassilvitskii (2007) D^2 sampling, with the random numbers drawn by the caller:
-// pick 0 = floor(u[0] * n); pick s >= 1 = the first row whose float64 prefix sum of w (squared
-// distance to the nearest pick) exceeds u[s] * total. The prefix sums have a fixed order, the
-// spec of rlmba.reference.clustering.d2_pick: sequential within blocks of kBlock rows, then the
-// block sums sequentially; so every thread count (and the torch reference) gives the same bits.
+// pick 0 = floor(u[0] * n); pick s >= 1 = the D^2 pick of rlmba/kmeanspp.h with u[s], w the
+// squared distance to the nearest pick; so every thread count (and the torch reference) gives
+// the same bits.
 // Each step is one pass over the rows, block by block: w = min(w, |x - c|^2) (direct form,
 // exactly 0 for duplicates of a pick), the nearest pick a, and the block's sum. Rows whose
 // nearest pick a is far from c (Elkan's test on d(a, c)^2 >= 4 w) are not read: on clustered data
@@ -146,7 +135,7 @@ void nearest_centroid(const C* g, const C* xt, const C* cent, const C* cent_sq, 
 // get a second, float16 test (HalfBound below). Bytes per step: w and a (12 bytes a row), the
 // D * 2 bytes float16 row of every row Elkan's test keeps (once the copy exists), plus the
 // D * sizeof(storage) row of every row that the tests cannot skip.
-constexpr int64_t kBlock = 2048;
+using kmeanspp::kBlock;
 
 // ---- HalfBound, the float16 bound (float32 pools, AVX2 + F16C CPUs): on unclustered data
 // (isotropic Gaussian) Elkan's test rules out almost nothing, so every step reads the pool. A float16
@@ -226,7 +215,7 @@ __attribute__((target("arch=x86-64-v3"))) int64_t half_filter(const uint16_t* xh
 #endif
 
 template <class S, class C>
-RLMBA_CLONES double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi, const C* c, const C* cc2,
+RLMBA_INLINE double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi, const C* c, const C* cc2,
                                   C margin, int64_t s, C* w, int64_t* a, const uint16_t* xh, const float* err,
                                   int64_t* stats) {
   if (s == 0) {
@@ -265,54 +254,28 @@ RLMBA_CLONES double seeding_block(const S* x, int64_t d, int64_t lo, int64_t hi,
   for (int64_t i = lo; i < hi; ++i) q += static_cast<double>(w[i]);  // sequential: the spec's order
   return q;
 }
+RLMBA_ISA_VARIANTS(seeding_block)
 
-// The row holding the D^2 sample for target u * total (see rlmba.reference.clustering.d2_pick).
-template <class C>
-int64_t d2_pick(const C* w, const std::vector<double>& block_sum, int64_t n, double u,
-                const std::vector<char>& picked) {
-  const int64_t nb = static_cast<int64_t>(block_sum.size());
-  std::vector<double> ends(nb);
-  double o = 0;
-  for (int64_t b = 0; b < nb; ++b) ends[b] = o = o + block_sum[b];
-  const double total = o;
-  if (!(total > 0)) {  // every row duplicates a pick: the lowest unpicked row
-    int64_t i = 0;
-    while (picked[i]) ++i;
-    return i;
-  }
-  const double target = u * total;
-  const int64_t b = std::upper_bound(ends.begin(), ends.end(), target) - ends.begin();
-  if (b < nb) {
-    const double offset = b == 0 ? 0.0 : ends[b - 1];
-    double q = 0;
-    for (int64_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
-      q += static_cast<double>(w[i]);
-      if (offset + q > target) return i;
-    }
-  }
-  int64_t i = n - 1;  // rounding left no prefix above the target: the last row with w > 0
-  while (i > 0 && !(w[i] > 0)) --i;
-  return i;
-}
-
-// HalfBound needs a float32 pool and an AVX2 + F16C CPU.
-template <class S> bool half_supported() {
+// HalfBound needs a float32 pool, an AVX2 + F16C CPU and a variant above the baseline.
+template <class S> bool half_supported(Isa isa) {
 #if defined(__x86_64__)
-  if constexpr (std::is_same_v<S, float>) return has_avx2_f16c();
+  if constexpr (std::is_same_v<S, float>) return vector_isa(isa) != Isa::kBaseline && has_avx2_f16c();
 #endif
+  (void)isa;
   return false;
 }
 
 // The float16 copy of a float32 pool (HalfBound above), built in parallel; callers check
 // half_supported<S>() first.
 template <class S>
-void build_half(const S* x, int64_t n, int64_t d, std::vector<uint16_t>& xh, std::vector<float>& err) {
+void build_half(const S* x, int64_t n, int64_t d, std::vector<uint16_t>& xh, std::vector<float>& err, int threads) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<S, float>) {
+    RLMBA_NOTE_VARIANT("kmeans_plusplus_half_bound", Isa::kAvx2);
     xh.resize(n * d);
     err.resize(n);
     const int64_t nb = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads_for(threads, nb, 1)) schedule(static)
     for (int64_t b = 0; b < nb; ++b) to_half_copy(x, d, b * kBlock, std::min(n, (b + 1) * kBlock), xh.data(), err.data());
   }
 #endif
@@ -330,35 +293,34 @@ inline bool half_pays(const std::vector<int64_t>& stats, int64_t n) {
 }
 
 template <class S, class C>
-void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int64_t* seeds, C* w, int64_t* a,
-              int half_bound) {
+void kmeans_plusplus(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int64_t* seeds, C* w, int64_t* a,
+                     int half_bound, int threads, Isa isa) {
   const int64_t nb = (n + kBlock - 1) / kBlock;
   std::vector<uint16_t> xh;
   std::vector<float> err;
   std::vector<int64_t> stats(2 * nb);  // per block: rows Elkan's test kept, rows that came closer
-  const bool half_on = half_bound == 1 && half_supported<S>();
-  const bool half_auto = half_bound == -1 && d >= 16 && half_supported<S>();
-  if (half_on) build_half(x, n, d, xh, err);
+  const bool half_on = half_bound == 1 && half_supported<S>(isa);
+  const bool half_auto = half_bound == -1 && d >= 16 && half_supported<S>(isa);
+  if (half_on) build_half(x, n, d, xh, err, threads);
   std::vector<double> block_sum(nb);
-  std::vector<char> picked(n, 0);
+  std::vector<uint8_t> picked(n, 0);
   std::vector<C> c(d), cc2(k);
   // Elkan's test compares computed squared distances: allow for their rounding (about d ulps).
   const C margin = std::max(C(1e-4), C(8) * C(d) * std::numeric_limits<C>::epsilon());
   int64_t pick = std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n)));
   for (int64_t s = 0; s < k; ++s) {
     if (half_auto && xh.empty() && s >= kHalfAfter && half_pays(stats, n))
-      build_half(x, n, d, xh, err);
+      build_half(x, n, d, xh, err, threads);
     const uint16_t* xhp = xh.empty() ? nullptr : xh.data();
     seeds[s] = pick;
     picked[pick] = 1;
     for (int64_t j = 0; j < d; ++j) c[j] = C(rlmba::select::load(x[pick * d + j]));
     for (int64_t p = 0; p < s; ++p) cc2[p] = sqdist(x + seeds[p] * d, c.data(), d);
-    const int T = static_cast<int>(std::min<int64_t>(max_threads(), std::max<int64_t>(1, n * d / (1 << 16))));
-#pragma omp parallel for num_threads(T) schedule(static)
+#pragma omp parallel for num_threads(threads_for(threads, n * d, 1 << 16)) schedule(static)
     for (int64_t b = 0; b < nb; ++b)
-      block_sum[b] = seeding_block(x, d, b * kBlock, std::min(n, (b + 1) * kBlock), c.data(), cc2.data(), margin,
+      block_sum[b] = seeding_block_isa(isa, x, d, b * kBlock, std::min(n, (b + 1) * kBlock), c.data(), cc2.data(), margin,
                                    s, w, a, xhp, err.data(), &stats[2 * b]);
-    if (s + 1 < k) pick = d2_pick(w, block_sum, n, u[s + 1], picked);
+    if (s + 1 < k) pick = kmeanspp::d2_pick(w, block_sum.data(), n, u[s + 1], picked.data());
   }
 }
 
@@ -367,7 +329,7 @@ void kmeanspp(const S* x, int64_t n, int64_t d, int64_t k, const double* u, int6
 // adding its columns of every row in row order: the float64 sums have a fixed order whatever the
 // thread count. Bytes: one read of x and a; sums (k * D float64) stay in cache.
 template <class S>
-RLMBA_CLONES void sums_columns(const S* x, int64_t n, int64_t d, const int64_t* a, int64_t j0, int64_t j1,
+RLMBA_INLINE void sums_columns(const S* x, int64_t n, int64_t d, const int64_t* a, int64_t j0, int64_t j1,
                                double* sums) {
   for (int64_t i = 0; i < n; ++i) {
     const S* row = x + i * d;
@@ -376,14 +338,15 @@ RLMBA_CLONES void sums_columns(const S* x, int64_t n, int64_t d, const int64_t* 
     for (int64_t j = j0; j < j1; ++j) acc[j] += static_cast<double>(rlmba::select::load(row[j]));
   }
 }
+RLMBA_ISA_VARIANTS(sums_columns)
 
 template <class S>
-void cluster_sums(const S* x, int64_t n, int64_t d, const int64_t* a, double* sums, int64_t* counts) {
+void cluster_sums(const S* x, int64_t n, int64_t d, const int64_t* a, double* sums, int64_t* counts, int threads,
+                  Isa isa) {
   constexpr int64_t kCols = 16;
   const int64_t nc = (d + kCols - 1) / kCols;
-  const int T = static_cast<int>(std::min<int64_t>(max_threads(), nc));
-#pragma omp parallel for num_threads(T) schedule(static)
-  for (int64_t cb = 0; cb < nc; ++cb) sums_columns(x, n, d, a, cb * kCols, std::min(d, (cb + 1) * kCols), sums);
+#pragma omp parallel for num_threads(threads_for(threads, nc, 1)) schedule(static)
+  for (int64_t cb = 0; cb < nc; ++cb) sums_columns_isa(isa, x, n, d, a, cb * kCols, std::min(d, (cb + 1) * kCols), sums);
   for (int64_t i = 0; i < n; ++i) ++counts[a[i]];
 }
 
@@ -392,42 +355,84 @@ void cluster_sums(const S* x, int64_t n, int64_t d, const int64_t* a, double* su
 
 // ================================================================ bindings
 namespace {
-using rlmba::select::BFloat16;
-using rlmba::select::Half16;
+namespace h = rlmba::host;
 
-using rlmba::select::by_storage;
-using rlmba::select::ptr;
-
+h::Array cpu_rows(py::handle obj, const char* name) {
+  h::Array a = h::array(obj, name);
+  h::need_device(a, h::kDLCPU), h::need_shape(a, {-1, -1}), h::need_rows(a);
+  return a;
+}
+h::Array cpu_vector(py::handle obj, const char* name, h::DType dtype, int64_t n) {
+  h::Array a = h::array(obj, name);
+  h::need_device(a, h::kDLCPU), h::need_dtype(a, {dtype}), h::need_shape(a, {n}), h::need_contiguous(a);
+  return a;
+}
 }  // namespace
 
 RLMBA_BINDINGS(cpu_clustering) {
-  m.def("nearest_centroid", [](uintptr_t g, uintptr_t xt, uintptr_t cent, uintptr_t cent_sq, int64_t m_rows,
-                               int64_t k, int64_t d, uintptr_t dist, uintptr_t idx, bool is_double) {
+  m.def("cpu_nearest_centroid", [](py::handle g, py::handle xt, py::handle centroids, py::handle cent_sq,
+                                   py::handle dist, py::handle idx, int threads) {
+    const h::Array ga = cpu_rows(g, "g"), xa = cpu_rows(xt, "xt"), ca = cpu_rows(centroids, "centroids");
+    h::need_dtype(ga, {h::DType::kFloat32, h::DType::kFloat64}), h::need_same_dtype(xa, ga), h::need_same_dtype(ca, ga);
+    const int64_t m_rows = ga.size(0), k = ga.size(1), d = xa.size(1);
+    h::need_shape(xa, {m_rows, -1}), h::need_shape(ca, {k, d});
+    if (k < 1) h::fail(ca, "no centroids (k = 0)");
+    const h::Array sa = cpu_vector(cent_sq, "cent_sq", ga.dtype, k), da = cpu_vector(dist, "dist", ga.dtype, m_rows);
+    const h::Array ia = cpu_vector(idx, "idx", h::DType::kInt64, m_rows);
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
-    if (is_double)
-      rlmba::cpu::nearest_centroid(ptr<const double>(g), ptr<const double>(xt), ptr<const double>(cent),
-                                   ptr<const double>(cent_sq), m_rows, k, d, ptr<double>(dist), ptr<int64_t>(idx));
+    if (ga.dtype == h::DType::kFloat64)
+      rlmba::cpu::nearest_centroid(ga.ptr<const double>(), xa.ptr<const double>(), ca.ptr<const double>(),
+                                   sa.ptr<const double>(), m_rows, k, d, da.ptr<double>(), ia.ptr<int64_t>(), threads, isa);
     else
-      rlmba::cpu::nearest_centroid(ptr<const float>(g), ptr<const float>(xt), ptr<const float>(cent),
-                                   ptr<const float>(cent_sq), m_rows, k, d, ptr<float>(dist), ptr<int64_t>(idx));
-  }, "Nearest centroid (ties -> lowest index) and its Euclidean distance from a GEMM tile g = x @ C^T.");
+      rlmba::cpu::nearest_centroid(ga.ptr<const float>(), xa.ptr<const float>(), ca.ptr<const float>(),
+                                   sa.ptr<const float>(), m_rows, k, d, da.ptr<float>(), ia.ptr<int64_t>(), threads, isa);
+  }, py::arg("g"), py::arg("xt"), py::arg("centroids"), py::arg("cent_sq"), py::arg("dist"), py::arg("idx"),
+     py::arg("threads"),
+     "Nearest centroid (ties -> lowest index) and its Euclidean distance from a GEMM tile g = xt @ centroids^T.");
 
-  m.def("kmeanspp", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t k, uintptr_t u, uintptr_t seeds,
-                       uintptr_t w, uintptr_t a, int half_bound) {
+  m.def("cpu_kmeans_plusplus", [](py::handle x, py::handle u, py::handle seeds, py::handle w, py::handle nearest,
+                                  int half_bound, int threads) {
+    const h::Array xa = cpu_rows(x, "x");
+    const int64_t n = xa.size(0), d = xa.size(1);
+    const h::Array sa = h::array(seeds, "seeds");
+    h::need_device(sa, h::kDLCPU), h::need_dtype(sa, {h::DType::kInt64}), h::need_shape(sa, {-1}), h::need_contiguous(sa);
+    const int64_t k = sa.size(0);
+    h::need_count(k, "k (the size of seeds)", 1, n);
+    if (d < 1) h::fail(xa, "no feature dimensions (D = 0)");
+    const h::Array ua = cpu_vector(u, "u", h::DType::kFloat64, k);
+    const h::Array wa = cpu_vector(w, "w", h::compute_of(xa.dtype), n);
+    const h::Array aa = cpu_vector(nearest, "nearest", h::DType::kInt64, n);
+    if (half_bound < -1 || half_bound > 1) throw py::value_error("half_bound: expected -1, 0 or 1");
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
-    by_storage(storage, x, [&](auto xs, auto* tag) {
+    h::by_storage(xa, [&](auto xs, auto* tag) {
       using C = std::remove_pointer_t<decltype(tag)>;
-      rlmba::cpu::kmeanspp(xs, n, d, k, ptr<const double>(u), ptr<int64_t>(seeds), ptr<C>(w), ptr<int64_t>(a),
-                           half_bound);
+      rlmba::cpu::kmeans_plusplus(xs, n, d, k, ua.ptr<const double>(), sa.ptr<int64_t>(), wa.ptr<C>(),
+                                  aa.ptr<int64_t>(), half_bound, threads, isa);
     });
-  }, "k-means++ seeds[k] from the float64 uniforms u[k]; w[n] = squared distance to the nearest seed, "
-     "a[n] = its position in seeds. half_bound: the float16 skip test for float32 pools (1 on, 0 off, -1 auto).");
+  }, py::arg("x"), py::arg("u"), py::arg("seeds"), py::arg("w"), py::arg("nearest"), py::arg("half_bound"),
+     py::arg("threads"),
+     "k-means++ seeds [k] from the float64 uniforms u [k]; w [n] = squared distance to the nearest seed, "
+     "nearest [n] = its position in seeds. half_bound: the float16 skip test for float32 pools (1 on, 0 off, "
+     "-1 auto).");
 
-  m.def("cluster_sums", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t a, uintptr_t sums,
-                           uintptr_t counts) {
+  m.def("cpu_cluster_sums", [](py::handle x, py::handle nearest, py::handle sums, py::handle counts, int threads) {
+    const h::Array xa = cpu_rows(x, "x");
+    const int64_t n = xa.size(0), d = xa.size(1);
+    const h::Array aa = cpu_vector(nearest, "nearest", h::DType::kInt64, n);
+    const h::Array ca = h::array(counts, "counts");
+    h::need_device(ca, h::kDLCPU), h::need_dtype(ca, {h::DType::kInt64}), h::need_shape(ca, {-1}), h::need_contiguous(ca);
+    const int64_t k = ca.size(0);
+    const h::Array sa = h::array(sums, "sums");
+    h::need_device(sa, h::kDLCPU), h::need_dtype(sa, {h::DType::kFloat64}), h::need_shape(sa, {k, d});
+    h::need_contiguous(sa);
+    h::need_indices(aa, 0, k);
+    const auto isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
-    by_storage(storage, x, [&](auto xs, auto*) {
-      rlmba::cpu::cluster_sums(xs, n, d, ptr<const int64_t>(a), ptr<double>(sums), ptr<int64_t>(counts));
+    h::by_storage(xa, [&](auto xs, auto*) {
+      rlmba::cpu::cluster_sums(xs, n, d, aa.ptr<const int64_t>(), sa.ptr<double>(), ca.ptr<int64_t>(), threads, isa);
     });
-  }, "Add x's rows into sums[a_i] (float64 [k, D], zeroed by the caller) and count them into counts[k].");
+  }, py::arg("x"), py::arg("nearest"), py::arg("sums"), py::arg("counts"), py::arg("threads"),
+     "Add x's rows into sums[nearest_i] (float64 [k, D]) and count them into counts [k]; nearest in [0, k).");
 }

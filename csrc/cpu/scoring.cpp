@@ -25,6 +25,7 @@
 
 #include "rlmba/bindings.h"
 #include "rlmba/cpu_lanes.h"
+#include "rlmba/host.h"
 #include "rlmba/math.h"
 
 namespace py = pybind11;
@@ -168,10 +169,7 @@ template <class T> void dirichlet_uncertainty(const DirichletJob<T>& j, Isa isa,
     });
     return;
   }
-  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
-  DirichletJob<T> jp = j;
-  if (j.n < kPad) pad_rows(j.alpha, j.n, j.C, pad.data()), jp.alpha = pad.data();
-  run_groups<T>(dirichlet_groups_for<T>(isa), jp, j.n, j.C, 1, threads, j.n * j.C);
+  run_padded<T>(dirichlet_groups_for<T>(isa), j, &DirichletJob<T>::alpha, 1, threads, j.n * j.C);
 }
 
 // ---------------------------------------------------------------- uncertainty_scores
@@ -200,7 +198,7 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
       for (int r = 0; r < R; ++r) {
         top2_step(x[r], m1[r], m2[r]);
         h[r] += xlogx(x[r]);
-        nan[r] = select(x[r] != x[r], x[r], nan[r]);
+        nan[r] = math::select(x[r] != x[r], x[r], nan[r]);
       }
     }
   }
@@ -210,9 +208,9 @@ RLMBA_INLINE void class_group(const ClassJob<T>& j, const Lanes& g, T* __restric
       RLMBA_SIMD
       for (int r = 0; r < R; ++r) {
         const T d = x[r] - m1[r], ed = exp_nonpositive(d);
-        k[r] += select(d == T(0), T(1), T(0));
-        rest[r] += select(d == T(0), T(0), ed);
-        h[r] += select(ed > T(0), ed * d, T(0));
+        k[r] += math::select(d == T(0), T(1), T(0));
+        rest[r] += math::select(d == T(0), T(0), ed);
+        h[r] += math::select(ed > T(0), ed * d, T(0));
       }
     }
     RLMBA_SIMD
@@ -248,10 +246,7 @@ template <class T> void uncertainty_scores(const ClassJob<T>& j, Isa isa, int th
     });
     return;
   }
-  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
-  ClassJob<T> jp = j;
-  if (j.n < kPad) pad_rows(j.x, j.n, j.C, pad.data()), jp.x = pad.data();
-  run_groups<T>(class_groups_for<T>(isa), jp, j.n, j.C, 1, threads, j.n * j.C);
+  run_padded<T>(class_groups_for<T>(isa), j, &ClassJob<T>::x, 1, threads, j.n * j.C);
 }
 
 // ---------------------------------------------------------------- bald
@@ -420,15 +415,8 @@ RLMBA_ISA_CLONES(probe_range, ProbeJob, probe_range<T>(j, g0, g1, s))
 
 // ---------------------------------------------------------------- bindings
 namespace {
+namespace h = rlmba::host;
 using rlmba::cpu::Isa;
-
-template <class T> const T* cptr(uintptr_t p) { return reinterpret_cast<const T*>(p); }
-template <class T> T* mptr(uintptr_t p) { return reinterpret_cast<T*>(p); }
-
-void check_sizes(int64_t n, int64_t C) {
-  if (n < 0) throw py::value_error("n: must be >= 0, got " + std::to_string(n));
-  if (C < 1) throw py::value_error("C: must be >= 1, got " + std::to_string(C));
-}
 
 int kind_code(const std::string& kind) {
   if (kind == "variance") return rlmba::math::kVariance;
@@ -437,118 +425,174 @@ int kind_code(const std::string& kind) {
   throw py::value_error("kind: expected variance, vacuity or entropy, got '" + kind + "'");
 }
 
-// Per-modality parameters in the compute type: weights (may be empty) and 1 / temperature.
-template <class T> struct Modalities {
-  std::vector<const T*> zs;
-  std::vector<T> w, inv_t;
-  Modalities(const std::vector<uintptr_t>& ptrs, const std::vector<double>& weights, const std::vector<double>& temps) {
-    if (ptrs.empty()) throw py::value_error("zs: no modalities (M = 0)");
-    if (temps.size() != ptrs.size()) throw py::value_error("temperatures: expected one per modality");
-    if (!weights.empty() && weights.size() != ptrs.size()) throw py::value_error("weights: expected one per modality");
-    for (uintptr_t p : ptrs) zs.push_back(cptr<T>(p));
-    for (double v : weights) w.push_back(static_cast<T>(v));
-    for (double t : temps) inv_t.push_back(static_cast<T>(1.0 / t));
+// A CPU float32/float64 input of `shape` (-1: any) with contiguous rows.
+h::Array rows_in(py::handle obj, const std::string& name, std::initializer_list<int64_t> shape) {
+  h::Array a = h::array(obj, name);
+  h::need_device(a, h::kDLCPU), h::need_dtype(a, {h::DType::kFloat32, h::DType::kFloat64});
+  h::need_shape(a, shape), h::need_rows(a);
+  return a;
+}
+// A contiguous CPU output of `shape` in the dtype of `like`.
+h::Array out_like(py::handle obj, const std::string& name, const h::Array& like, std::initializer_list<int64_t> shape) {
+  h::Array a = h::array(obj, name);
+  h::need_device(a, h::kDLCPU), h::need_same_dtype(a, like), h::need_shape(a, shape), h::need_contiguous(a);
+  return a;
+}
+
+// The M logit matrices [n, C] of one dtype, and per-modality parameters in the compute type:
+// weights (may be empty) and 1 / temperature.
+struct Modalities {
+  std::vector<h::Array> zs;
+  std::vector<double> w, t;
+  Modalities(const std::vector<py::handle>& logits, const std::vector<double>& weights,
+             const std::vector<double>& temperatures, bool weighted) : w(weights), t(temperatures) {
+    if (logits.empty()) throw py::value_error("zs: no modalities (M = 0)");
+    for (size_t m = 0; m < logits.size(); ++m) {
+      zs.push_back(rows_in(logits[m], "zs[" + std::to_string(m) + "]", {-1, -1}));
+      h::need_same_dtype(zs[m], zs[0]), h::need_shape(zs[m], {zs[0].size(0), zs[0].size(1)});
+    }
+    if (zs[0].size(1) < 1) h::fail(zs[0], "no classes (C = 0)");
+    if (t.size() != zs.size()) throw py::value_error("temperatures: expected one per modality");
+    for (double v : t)
+      if (!(v > 0)) throw py::value_error("temperatures: must be > 0");
+    if (weighted ? w.size() != zs.size() : !w.empty())
+      throw py::value_error(weighted ? "weights: expected one per modality" : "weights: must be empty for 'ds'");
+  }
+  int64_t M() const { return static_cast<int64_t>(zs.size()); }
+  int64_t n() const { return zs[0].size(0); }
+  int64_t C() const { return zs[0].size(1); }
+  bool f64() const { return zs[0].dtype == h::DType::kFloat64; }
+  template <class T> struct Typed {
+    std::vector<const T*> z;
+    std::vector<T> w, inv_t;
+  };
+  template <class T> Typed<T> typed() const {
+    Typed<T> out;
+    for (const h::Array& z : zs) out.z.push_back(z.ptr<const T>());
+    for (double v : w) out.w.push_back(static_cast<T>(v));
+    for (double v : t) out.inv_t.push_back(static_cast<T>(1.0 / v));
+    return out;
   }
 };
-
-template <class T>
-void efda(const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
-          const std::vector<double>& t, int kind, uintptr_t uf, uintptr_t um, int threads, Isa isa) {
-  if (w.size() != zs.size()) throw py::value_error("weights: expected one per modality");
-  Modalities<T> mod(zs, w, t);
-  py::gil_scoped_release release;
-  rlmba::cpu::efda_scores<T>({mod.zs.data(), static_cast<int64_t>(zs.size()), n, C, mod.w.data(), mod.inv_t.data(),
-                              kind, mptr<T>(uf), mptr<T>(um)}, isa, threads);
-}
-
-template <class T>
-void fuse(const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
-          const std::vector<double>& t, uintptr_t out, int threads, Isa isa) {
-  Modalities<T> mod(zs, w, t);
-  py::gil_scoped_release release;
-  rlmba::cpu::fuse_evidence<T>({mod.zs.data(), static_cast<int64_t>(zs.size()), n, C,
-                                w.empty() ? nullptr : mod.w.data(), mod.inv_t.data(), mptr<T>(out)}, isa, threads);
-}
 }  // namespace
 
 RLMBA_BINDINGS(cpu_scoring) {
   using namespace rlmba::cpu;
   m.def("cpu_isa", [](const std::string& isa) { return std::string(isa_name(resolve_isa(isa))); }, py::arg("isa") = "",
-        "The kernel path the CPU scoring ops take: isa='' reads $RLMBA_CPU_ISA (default auto).");
+        "The kernel path the CPU kernels take: isa='' reads $RLMBA_CPU_ISA (default auto).");
+  m.def("cpu_variants", [](bool reset) {
+    VariantTrace& t = variant_trace();
+    py::dict out;
+    std::lock_guard<std::mutex> guard(t.lock);
+    for (size_t id = 0; id < t.names.size() && id < 64; ++id) {
+      const uint32_t bits = reset ? t.seen[id].exchange(0) : t.seen[id].load();
+      py::list ran;
+      for (int i = 0; i < 4; ++i)
+        if (bits >> i & 1u) ran.append(isa_name(static_cast<Isa>(i)));
+      if (bits) out[py::str(t.names[id])] = ran;
+    }
+    return out;
+  }, py::arg("reset") = false,
+     "The variants (baseline, avx2, avx512, rows) each CPU kernel ran since the last reset, by kernel name.");
   m.def("cpu_efda_scores",
-        [](const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
-           const std::vector<double>& t, const std::string& kind, uintptr_t u_fused, uintptr_t u_modal, bool f64,
-           int threads, const std::string& isa) {
-          check_sizes(n, C);
+        [](const std::vector<py::handle>& zs, const std::vector<double>& w, const std::vector<double>& t,
+           const std::string& kind, py::handle u_fused, py::handle u_modal, int threads, const std::string& isa) {
+          const Modalities mod(zs, w, t, true);
           const int k = kind_code(kind);
+          const h::Array uf = out_like(u_fused, "u_fused", mod.zs[0], {mod.n()});
+          const h::Array um = out_like(u_modal, "u_modal", mod.zs[0], {mod.M(), mod.n()});
           const Isa path = resolve_isa(isa);
-          if (f64) efda<double>(zs, n, C, w, t, k, u_fused, u_modal, threads, path);
-          else efda<float>(zs, n, C, w, t, k, u_fused, u_modal, threads, path);
+          auto run = [&](auto* tag) {
+            using T = std::remove_pointer_t<decltype(tag)>;
+            const auto p = mod.typed<T>();
+            py::gil_scoped_release release;
+            efda_scores<T>({p.z.data(), mod.M(), mod.n(), mod.C(), p.w.data(), p.inv_t.data(), k, uf.ptr<T>(),
+                            um.ptr<T>()}, path, threads);
+          };
+          mod.f64() ? run(static_cast<double*>(nullptr)) : run(static_cast<float*>(nullptr));
         },
-        py::arg("zs"), py::arg("n"), py::arg("C"), py::arg("weights"), py::arg("temperatures"), py::arg("kind"),
-        py::arg("u_fused"), py::arg("u_modal"), py::arg("f64"), py::arg("threads"), py::arg("isa") = "",
-        "EFDA scores of M row-contiguous [n, C] logit buffers into u_fused [n] and u_modal [M, n].");
+        py::arg("zs"), py::arg("weights"), py::arg("temperatures"), py::arg("kind"), py::arg("u_fused"),
+        py::arg("u_modal"), py::arg("threads"), py::arg("isa") = "",
+        "EFDA scores of M logit matrices zs[m] [n, C] into u_fused [n] and u_modal [M, n].");
   m.def("cpu_fuse_evidence",
-        [](const std::vector<uintptr_t>& zs, int64_t n, int64_t C, const std::vector<double>& w,
-           const std::vector<double>& t, const std::string& rule, uintptr_t out, bool f64, int threads,
-           const std::string& isa) {
-          check_sizes(n, C);
+        [](const std::vector<py::handle>& zs, const std::vector<double>& w, const std::vector<double>& t,
+           const std::string& rule, py::handle out, int threads, const std::string& isa) {
           if (rule != "weighted" && rule != "ds") throw py::value_error("rule: expected weighted or ds, got '" + rule + "'");
-          if ((rule == "ds") != w.empty()) throw py::value_error("weights: required by 'weighted', empty for 'ds'");
+          const Modalities mod(zs, w, t, rule == "weighted");
+          const h::Array o = out_like(out, "out", mod.zs[0], {mod.n(), mod.C()});
           const Isa path = resolve_isa(isa);
-          if (f64) fuse<double>(zs, n, C, w, t, out, threads, path);
-          else fuse<float>(zs, n, C, w, t, out, threads, path);
+          auto run = [&](auto* tag) {
+            using T = std::remove_pointer_t<decltype(tag)>;
+            const auto p = mod.typed<T>();
+            py::gil_scoped_release release;
+            fuse_evidence<T>({p.z.data(), mod.M(), mod.n(), mod.C(), p.w.empty() ? nullptr : p.w.data(),
+                              p.inv_t.data(), o.ptr<T>()}, path, threads);
+          };
+          mod.f64() ? run(static_cast<double*>(nullptr)) : run(static_cast<float*>(nullptr));
         },
-        py::arg("zs"), py::arg("n"), py::arg("C"), py::arg("weights"), py::arg("temperatures"), py::arg("rule"),
-        py::arg("out"), py::arg("f64"), py::arg("threads"), py::arg("isa") = "",
-        "Fused Dirichlet parameters [n, C] of M logit buffers (weights empty for the ds rule).");
+        py::arg("zs"), py::arg("weights"), py::arg("temperatures"), py::arg("rule"), py::arg("out"), py::arg("threads"),
+        py::arg("isa") = "", "Fused Dirichlet parameters out [n, C] of M logit matrices (weights empty for 'ds').");
   m.def("cpu_dirichlet_uncertainty",
-        [](uintptr_t alpha, int64_t n, int64_t C, const std::string& kind, uintptr_t out, bool f64, int threads,
-           const std::string& isa) {
-          check_sizes(n, C);
+        [](py::handle alpha, const std::string& kind, py::handle out, int threads, const std::string& isa) {
+          const h::Array a = rows_in(alpha, "alpha", {-1, -1});
+          if (a.size(1) < 1) h::fail(a, "no classes (C = 0)");
+          const h::Array o = out_like(out, "out", a, {a.size(0)});
           const int k = kind_code(kind);
           const Isa path = resolve_isa(isa);
           py::gil_scoped_release release;
-          if (f64) dirichlet_uncertainty<double>({cptr<double>(alpha), n, C, k, mptr<double>(out)}, path, threads);
-          else dirichlet_uncertainty<float>({cptr<float>(alpha), n, C, k, mptr<float>(out)}, path, threads);
+          if (a.dtype == h::DType::kFloat64)
+            dirichlet_uncertainty<double>({a.ptr<const double>(), a.size(0), a.size(1), k, o.ptr<double>()}, path, threads);
+          else
+            dirichlet_uncertainty<float>({a.ptr<const float>(), a.size(0), a.size(1), k, o.ptr<float>()}, path, threads);
         },
-        py::arg("alpha"), py::arg("n"), py::arg("C"), py::arg("kind"), py::arg("out"), py::arg("f64"),
-        py::arg("threads"), py::arg("isa") = "", "Dirichlet uncertainty [n] of row-contiguous alpha [n, C].");
+        py::arg("alpha"), py::arg("kind"), py::arg("out"), py::arg("threads"), py::arg("isa") = "",
+        "Dirichlet uncertainty out [n] of alpha [n, C].");
   m.def("cpu_uncertainty_scores",
-        [](uintptr_t x, int64_t n, int64_t C, bool from_logits, uintptr_t out, bool f64, int threads,
-           const std::string& isa) {
-          check_sizes(n, C);
+        [](py::handle x, bool from_logits, py::handle out, int threads, const std::string& isa) {
+          const h::Array a = rows_in(x, "x", {-1, -1});
+          if (a.size(1) < 1) h::fail(a, "no classes (C = 0)");
+          const h::Array o = out_like(out, "out", a, {3, a.size(0)});
           const Isa path = resolve_isa(isa);
           py::gil_scoped_release release;
-          if (f64) uncertainty_scores<double>({cptr<double>(x), n, C, from_logits, mptr<double>(out)}, path, threads);
-          else uncertainty_scores<float>({cptr<float>(x), n, C, from_logits, mptr<float>(out)}, path, threads);
+          if (a.dtype == h::DType::kFloat64)
+            uncertainty_scores<double>({a.ptr<const double>(), a.size(0), a.size(1), from_logits, o.ptr<double>()}, path,
+                                       threads);
+          else
+            uncertainty_scores<float>({a.ptr<const float>(), a.size(0), a.size(1), from_logits, o.ptr<float>()}, path,
+                                      threads);
         },
-        py::arg("x"), py::arg("n"), py::arg("C"), py::arg("from_logits"), py::arg("out"), py::arg("f64"),
-        py::arg("threads"), py::arg("isa") = "", "Entropy, margin, least confidence [3, n] of rows x [n, C].");
+        py::arg("x"), py::arg("from_logits"), py::arg("out"), py::arg("threads"), py::arg("isa") = "",
+        "Entropy, margin, least confidence out [3, n] of rows x [n, C].");
   m.def("cpu_bald",
-        [](uintptr_t p, int64_t S, int64_t n, int64_t C, int64_t stride_s, uintptr_t out, bool f64, int threads,
-           const std::string& isa) {
-          check_sizes(n, C);
-          if (S < 1) throw py::value_error("S: no MC samples");
-          if (stride_s < n * C && S > 1) throw py::value_error("stride_s: samples overlap (stride_s < n * C)");
+        [](py::handle probs, py::handle out, int threads, const std::string& isa) {
+          const h::Array p = rows_in(probs, "probs", {-1, -1, -1});
+          const int64_t S = p.size(0), n = p.size(1), C = p.size(2);
+          if (S < 1) h::fail(p, "no MC samples (S = 0)");
+          if (C < 1) h::fail(p, "no classes (C = 0)");
+          if (S > 1 && p.strides[0] < n * C) h::fail(p, "samples overlap (stride of dim 0 < n * C)");
+          const h::Array o = out_like(out, "out", p, {n});
           const Isa path = resolve_isa(isa);
           py::gil_scoped_release release;
-          if (f64) bald<double>({cptr<double>(p), S, n, C, stride_s, mptr<double>(out)}, path, threads);
-          else bald<float>({cptr<float>(p), S, n, C, stride_s, mptr<float>(out)}, path, threads);
+          if (p.dtype == h::DType::kFloat64)
+            bald<double>({p.ptr<const double>(), S, n, C, p.strides[0], o.ptr<double>()}, path, threads);
+          else
+            bald<float>({p.ptr<const float>(), S, n, C, p.strides[0], o.ptr<float>()}, path, threads);
         },
-        py::arg("probs"), py::arg("S"), py::arg("n"), py::arg("C"), py::arg("stride_s"), py::arg("out"),
-        py::arg("f64"), py::arg("threads"), py::arg("isa") = "",
-        "BALD mutual information [n] of probs [S, n, C] (rows contiguous, sample stride stride_s).");
-  m.def("math_probe",
-        [](const std::string& fn, uintptr_t x, uintptr_t y, int64_t n, const std::string& isa) {
+        py::arg("probs"), py::arg("out"), py::arg("threads"), py::arg("isa") = "",
+        "BALD mutual information out [n] of probs [S, n, C] (rows contiguous, any sample stride).");
+  m.def("cpu_math_probe",
+        [](const std::string& fn, py::handle x, py::handle y, const std::string& isa) {
           const int code = fn == "exp" ? 0 : fn == "log" ? 1 : fn == "log1p" ? 2 : fn == "softplus" ? 3 : -1;
           if (code < 0) throw py::value_error("fn: expected exp, log, log1p or softplus, got '" + fn + "'");
-          if (n < 0) throw py::value_error("n: must be >= 0");
-          Isa path = resolve_isa(isa);
-          path = path == Isa::kRows ? Isa::kBaseline : path;
+          const h::Array xa = h::array(x, "x"), ya = h::array(y, "y");
+          for (const h::Array* a : {&xa, &ya})
+            h::need_device(*a, h::kDLCPU), h::need_dtype(*a, {h::DType::kFloat32}), h::need_shape(*a, {-1}),
+                h::need_contiguous(*a);
+          h::need_shape(ya, {xa.size(0)});
+          const Isa path = vector_isa(resolve_isa(isa));
           py::gil_scoped_release release;
-          probe_range_for<float>(path)({cptr<float>(x), mptr<float>(y), code}, 0, n, nullptr);
+          probe_range_for<float>(path)({xa.ptr<const float>(), ya.ptr<float>(), code}, 0, xa.size(0), nullptr);
         },
-        py::arg("fn"), py::arg("x"), py::arg("y"), py::arg("n"), py::arg("isa") = "",
-        "y[i] = fn(x[i]) over float32 buffers with the vectorised math of rlmba/math.h (for tests).");
+        py::arg("fn"), py::arg("x"), py::arg("y"), py::arg("isa") = "",
+        "y = fn(x) over float32 vectors with the vectorised math of rlmba/math.h (for tests).");
 }

@@ -1,7 +1,7 @@
 // k-means++ seeding on factored gradient embeddings (BADGE, BMMAL), C++/OpenMP CPU backend.
 //
 // Contract: src/rlmba/ops/seeding.py; spec: src/rlmba/reference/seeding.py; per-element math:
-// rlmba/seeding.h. One call runs the whole selection: prepare (y, a per point), first pick,
+// rlmba/seeding.h; D^2 pick: rlmba/kmeanspp.h. One call runs the whole selection: prepare (y, a per point), first pick,
 // then b - 1 steps of [update D with the newest pick + block sums] -> [serial D^2 pick].
 //
 // Parallel mapping: OpenMP threads claim fixed blocks of kBlock = 2048 points; each block's D sum
@@ -26,12 +26,11 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
-#ifdef RLMBA_WITH_OPENMP
-#include <omp.h>
-#endif
 
 #include "rlmba/bindings.h"
-#include "rlmba/cpu_lanes.h"  // Isa, resolve_isa, RLMBA_AVX2
+#include "rlmba/cpu_runtime.h"
+#include "rlmba/host.h"
+#include "rlmba/kmeanspp.h"
 #include "rlmba/seeding.h"
 
 namespace py = pybind11;
@@ -263,21 +262,25 @@ void update_step(const Pool<double>& P, State& S, int64_t c, Isa isa, Blocks&& b
   const Centre<double> ce(P, S, c);
 #if defined(__x86_64__) && defined(__GNUC__)
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) {
+    RLMBA_NOTE_VARIANT("seeding_update_float64", Isa::kAvx2);
     blocks([&](int64_t i0, int64_t i1) { return update_block_v3(P, S, ce, i0, i1); });
     return;
   }
 #endif
+  RLMBA_NOTE_VARIANT("seeding_update_float64", Isa::kBaseline);
   blocks([&](int64_t i0, int64_t i1) { return update_block_base(P, S, ce, i0, i1); });
 }
 template <class Blocks>
 void update_step(const Pool<float>& P, State& S, int64_t c, Isa isa, Blocks&& blocks) {
 #if defined(__x86_64__) && defined(__GNUC__)
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) {
+    RLMBA_NOTE_VARIANT("seeding_update_float32", Isa::kAvx2);
     const Centre64 ce(P, S, c);
     blocks([&](int64_t i0, int64_t i1) { return update_block_avx2(P, S, ce, i0, i1); });
     return;
   }
 #endif
+  RLMBA_NOTE_VARIANT("seeding_update_float32", Isa::kBaseline);
   const Centre<float> ce(P, S, c);
   blocks([&](int64_t i0, int64_t i1) { return update_block_base(P, S, ce, i0, i1); });
 }
@@ -288,32 +291,6 @@ int64_t first_pick(const State& S, const std::vector<int64_t>& best) {
   for (int64_t k = 1; k < static_cast<int64_t>(best.size()); ++k)
     if (S.a[best[k]] > S.a[j]) j = best[k];
   return j;
-}
-
-// One D^2 step from the block sums: first i with prefix > u * total (rule 3 of the contract).
-// Returns -1 only if the state is inconsistent (it runs inside a parallel region: no throwing).
-int64_t d2_pick(const State& S, int64_t N, double u) {
-  const int64_t nb = static_cast<int64_t>(S.block_sum.size());
-  double total = 0.0;
-  for (int64_t k = 0; k < nb; ++k) total += S.block_sum[k];
-  if (!(total > 0.0)) {  // only duplicates of picks remain: lowest-index unpicked point
-    for (int64_t i = 0; i < N; ++i)
-      if (!S.picked[i]) return i;
-    return -1;
-  }
-  const double target = u * total;
-  double offset = 0.0;
-  for (int64_t k = 0; k < nb; ++k) {
-    if (offset + S.block_sum[k] > target) {
-      int64_t i0 = k * kBlock;
-      int64_t j = seeding::pick_in_block(S.D.data() + i0, std::min(N, i0 + kBlock) - i0, offset, target);
-      if (j >= 0) return i0 + j;
-    }
-    offset += S.block_sum[k];
-  }
-  for (int64_t i = N - 1; i >= 0; --i)  // rounding left u * total at the very end
-    if (S.D[i] > 0.0) return i;
-  return -1;
 }
 
 // Spin briefly, then yield: a waiting thread must not starve a busy machine's other work.
@@ -334,10 +311,10 @@ void wait_until(Ready ready) {
 // points; step t >= 1 updates D with pick t - 1. Thread 0 publishes each step (after marking the
 // previous pick), every thread claims blocks of the step from an atomic counter, and thread 0
 // picks once all blocks of the step are done. A thread the OS has descheduled simply claims
-// nothing, instead of stalling a per-step barrier (this machine's other core is often busy).
+// nothing, instead of stalling a per-step barrier.
 // Claims and completions are counted per step, so a late thread never touches another step.
 template <class T>
-void kmeanspp(const Pool<T>& P, const double* u, int64_t b, Isa isa, int64_t* out) {
+void kmeanspp_gradient(const Pool<T>& P, const double* u, int64_t b, Isa isa, int threads, int64_t* out) {
   State S(P.N);
   const int64_t nb = static_cast<int64_t>(S.block_sum.size());
   auto end = [&](int64_t k) { return std::min(P.N, (k + 1) * kBlock); };
@@ -346,7 +323,7 @@ void kmeanspp(const Pool<T>& P, const double* u, int64_t b, Isa isa, int64_t* ou
   for (int64_t t = 0; t < b; ++t) next[t].store(0), done[t].store(0);
   std::atomic<int64_t> step{0};  // last published step; b = finished
   bool failed = false;
-#pragma omp parallel if (nb > 1)
+#pragma omp parallel num_threads(threads_for(threads, nb, 1))
   {
 #ifdef RLMBA_WITH_OPENMP
     const bool lead = omp_get_thread_num() == 0;
@@ -378,7 +355,7 @@ void kmeanspp(const Pool<T>& P, const double* u, int64_t b, Isa isa, int64_t* ou
       }
       if (lead) {
         wait_until([&] { return done[t].load(std::memory_order_acquire) == nb; });
-        out[t] = t == 0 ? first_pick(S, best) : d2_pick(S, P.N, u[t - 1]);
+        out[t] = t == 0 ? first_pick(S, best) : kmeanspp::d2_pick(S.D.data(), S.block_sum.data(), P.N, u[t - 1], S.picked.data());
         if (out[t] < 0) {
           failed = true;
           break;
@@ -390,40 +367,50 @@ void kmeanspp(const Pool<T>& P, const double* u, int64_t b, Isa isa, int64_t* ou
   if (failed) throw std::logic_error("seeding: no point left to pick (inconsistent state)");
 }
 
-template <class T>
-void run(uintptr_t probs, int64_t N, int64_t C, const std::vector<uintptr_t>& hs,
-         const std::vector<int64_t>& dims, uintptr_t scales, bool per_sample, uintptr_t u, int64_t b,
-         Isa isa, uintptr_t out) {
-  Pool<T> P{reinterpret_cast<const T*>(probs), N, C, static_cast<int64_t>(hs.size()), {}, dims,
-            reinterpret_cast<const double*>(scales), per_sample ? static_cast<int64_t>(hs.size()) : 0};
-  for (uintptr_t ptr : hs) P.h.push_back(reinterpret_cast<const T*>(ptr));
-  kmeanspp(P, reinterpret_cast<const double*>(u), b, isa, reinterpret_cast<int64_t*>(out));
-}
-
 }  // namespace
 }  // namespace cpu
 }  // namespace rlmba
 
 RLMBA_BINDINGS(cpu_seeding) {
+  namespace h = rlmba::host;
   m.def(
-      "kmeanspp_gradient",
-      [](uintptr_t probs, bool f64, int64_t N, int64_t C, std::vector<uintptr_t> hs,
-         std::vector<int64_t> dims, uintptr_t scales, bool per_sample, uintptr_t u, int64_t b,
-         uintptr_t out) {
-        if (N < 1 || C < 1 || b < 1 || b > N)
-          throw std::invalid_argument("kmeanspp_gradient: need 1 <= b <= N, C >= 1");
-        if (hs.empty() || hs.size() != dims.size())
-          throw std::invalid_argument("kmeanspp_gradient: need as many dims as feature matrices, at least one");
+      "cpu_kmeanspp_gradient",
+      [](py::handle probs, const std::vector<py::handle>& hs, py::handle scales, py::handle u, py::handle out,
+         int threads) {
+        const h::Array p = h::array(probs, "probs"), s = h::array(scales, "scales"), ua = h::array(u, "u");
+        const h::Array o = h::array(out, "out");
+        h::need_device(p, h::kDLCPU), h::need_dtype(p, {h::DType::kFloat32, h::DType::kFloat64});
+        h::need_shape(p, {-1, -1}), h::need_rows(p);
+        const int64_t N = p.size(0), C = p.size(1), M = static_cast<int64_t>(hs.size());
+        if (M < 1) throw py::value_error("hs: no feature matrices (M = 0)");
+        std::vector<h::Array> feats;
+        for (int64_t m = 0; m < M; ++m) {
+          feats.push_back(h::array(hs[m], "hs[" + std::to_string(m) + "]"));
+          const h::Array& f = feats.back();
+          h::need_device(f, h::kDLCPU), h::need_same_dtype(f, p), h::need_shape(f, {N, -1}), h::need_rows(f);
+          if (f.size(1) < 1) h::fail(f, "no feature dimensions");
+        }
+        h::need_device(s, h::kDLCPU), h::need_dtype(s, {h::DType::kFloat64}), h::need_contiguous(s);
+        if (!(s.ndim() == 2 && s.size(1) == M && (s.size(0) == 1 || s.size(0) == N)))
+          h::fail(s, "expected shape [1, M] or [N, M] with M = " + std::to_string(M) + ", got " + h::shape_str(s.shape));
+        h::need_device(o, h::kDLCPU), h::need_dtype(o, {h::DType::kInt64}), h::need_shape(o, {-1}), h::need_contiguous(o);
+        const int64_t b = o.size(0);
+        h::need_count(b, "b (the size of out)", 1, N);
+        if (C < 1) h::fail(p, "no classes (C = 0)");
+        h::need_device(ua, h::kDLCPU), h::need_dtype(ua, {h::DType::kFloat64}), h::need_contiguous(ua);
+        h::need_shape(ua, {b - 1});
         const rlmba::cpu::Isa isa = rlmba::cpu::resolve_isa("");  // $RLMBA_CPU_ISA, may raise
-        py::gil_scoped_release release;
-        if (f64)
-          rlmba::cpu::run<double>(probs, N, C, hs, dims, scales, per_sample, u, b, isa, out);
-        else
-          rlmba::cpu::run<float>(probs, N, C, hs, dims, scales, per_sample, u, b, isa, out);
+        auto run = [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          rlmba::cpu::Pool<T> P{p.ptr<const T>(), N, C, M, {}, {}, s.ptr<const double>(), s.size(0) > 1 ? M : 0};
+          for (const h::Array& f : feats) P.h.push_back(f.ptr<const T>()), P.dim.push_back(f.size(1));
+          py::gil_scoped_release release;
+          rlmba::cpu::kmeanspp_gradient(P, ua.ptr<const double>(), b, isa, threads, o.ptr<int64_t>());
+        };
+        if (p.dtype == h::DType::kFloat64) run(static_cast<double*>(nullptr));
+        else run(static_cast<float*>(nullptr));
       },
-      py::arg("probs"), py::arg("f64"), py::arg("N"), py::arg("C"), py::arg("hs"), py::arg("dims"),
-      py::arg("scales"), py::arg("per_sample"), py::arg("u"), py::arg("b"), py::arg("out"),
-      "k-means++ seeding on factored gradient embeddings (data_ptr()s of validated contiguous "
-      "CPU buffers: probs [N, C] and hs[m] [N, dims[m]] of one dtype, float64 scales [N or 1, M], "
-      "float64 u [b - 1]); writes int64 out [b].");
+      py::arg("probs"), py::arg("hs"), py::arg("scales"), py::arg("u"), py::arg("out"), py::arg("threads"),
+      "k-means++ seeding on factored gradient embeddings: probs [N, C] and hs[m] [N, h_m] of one dtype, "
+      "float64 scales [1 or N, M], float64 u [b - 1]; writes int64 out [b].");
 }

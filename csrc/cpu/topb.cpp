@@ -1,10 +1,8 @@
 // Top-b selection on the CPU (radix select on order keys), bound as _C.topb_select.
 //
-// No libtorch: Python (rlmba.backends.cpp.selection) passes data_ptr()s of validated,
-// contiguous buffers and int64 sizes; the entry point releases the GIL. Threads: OpenMP, each
-// thread owns a contiguous slice of the scores, and every reduction is combined in slice order,
-// so the result does not depend on the thread count. Hot loops are compiled for x86-64-v4, -v3
-// and the baseline, picked at run time (RLMBA_CLONES, rlmba/cpu_threads.h); never -march=native.
+// Threads: each thread owns a contiguous slice of the scores, and every reduction is combined in
+// slice order, so the result does not depend on the thread count. Hot loops have baseline, AVX2
+// and AVX-512 variants chosen per call (rlmba/cpu_runtime.h).
 //
 // Keys (select.h order_key) turn the selection into one on unsigned integers.
 //
@@ -34,9 +32,9 @@
 #include <vector>
 
 #include "rlmba/bindings.h"
-#include "rlmba/cpu_threads.h"
+#include "rlmba/cpu_runtime.h"
+#include "rlmba/host.h"
 #include "rlmba/select.h"
-#include "rlmba/storage.h"
 
 namespace py = pybind11;
 using rlmba::select::KeyOf;
@@ -58,7 +56,7 @@ template <class K> struct FilterOut {
 };
 
 template <class F>
-RLMBA_CLONES void topb_filter(const F* x, int64_t lo, int64_t hi, bool largest, typename KeyOf<F>::type t,
+RLMBA_INLINE void topb_filter(const F* x, int64_t lo, int64_t hi, bool largest, typename KeyOf<F>::type t,
                               int64_t cap, FilterOut<typename KeyOf<F>::type>* out) {
   using K = typename KeyOf<F>::type;
   constexpr int64_t kBlock = 512, kSub = 64;
@@ -95,6 +93,7 @@ RLMBA_CLONES void topb_filter(const F* x, int64_t lo, int64_t hi, bool largest, 
   }
   out->overflow = overflow, out->nans = nans, out->min_key = mn, out->max_key = mx;
 }
+RLMBA_ISA_VARIANTS(topb_filter)
 
 // Threshold key from a strided sample: the r-th largest sampled key, r ~ 1.1 b s / n plus three
 // standard deviations (a miss costs the radix fallback, not a wrong answer). 0 (collect everything) when n is small; ~0 (collect nothing: no
@@ -115,7 +114,7 @@ typename KeyOf<F>::type topb_threshold(const F* x, int64_t n, int64_t b, bool la
 
 // Histogram of digit (key >> shift) & mask over the non-NaN keys whose top `fixed` bits equal prefix.
 template <class F>
-RLMBA_CLONES void topb_histogram(const F* x, int64_t lo, int64_t hi, bool largest, int fixed,
+RLMBA_INLINE void topb_histogram(const F* x, int64_t lo, int64_t hi, bool largest, int fixed,
                                  typename KeyOf<F>::type prefix, int shift, uint32_t* hist) {
   using K = typename KeyOf<F>::type;
   constexpr int kBits = 8 * sizeof(K);
@@ -126,12 +125,13 @@ RLMBA_CLONES void topb_histogram(const F* x, int64_t lo, int64_t hi, bool larges
     if (k != 0 && match) ++hist[(i & (kCopies - 1)) * kBuckets + ((k >> shift) & mask)];
   }
 }
+RLMBA_ISA_VARIANTS(topb_histogram)
 
 // Keys >= lo into `all`; with eq_limit >= 0 instead keys > lo into `all` and the first eq_limit
 // keys == lo into `eq`. Returns false as soon as `all` would exceed cap. lo >= 1, so NaN (key 0) never enters. Blocks of 64 keys are tested with
 // one vectorised count first: on any input order only blocks holding a wanted key are scanned.
 template <class F>
-RLMBA_CLONES bool topb_collect(const F* x, int64_t lo_i, int64_t hi_i, bool largest,
+RLMBA_INLINE bool topb_collect(const F* x, int64_t lo_i, int64_t hi_i, bool largest,
                                typename KeyOf<F>::type lo, int64_t eq_limit, int64_t cap,
                                std::vector<Cand<typename KeyOf<F>::type>>* all,
                                std::vector<Cand<typename KeyOf<F>::type>>* eq) {
@@ -162,6 +162,7 @@ RLMBA_CLONES bool topb_collect(const F* x, int64_t lo_i, int64_t hi_i, bool larg
   }
   return true;
 }
+RLMBA_ISA_VARIANTS(topb_collect)
 
 template <class K> void best_first(std::vector<Cand<K>>& cand, int64_t need, int64_t* out) {
   auto before = [](const Cand<K>& a, const Cand<K>& c) {
@@ -173,12 +174,12 @@ template <class K> void best_first(std::vector<Cand<K>>& cand, int64_t need, int
 }
 
 template <class F>
-int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out) {
+int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out, int threads, Isa isa) {
   using K = typename KeyOf<F>::type;
   constexpr int kBits = 8 * sizeof(K);
   // A second thread pays off from a few million scores (~1 ms of work for one thread); below
-  // that, waking it costs more than it saves, and far more when the cores are shared.
-  const Slices s{n, threads_for(n, 1 << 22)};
+  // that, waking it costs more than it saves.
+  const Slices s{n, threads_for(threads, n, 1 << 22)};
   const int64_t cap = std::max<int64_t>(8 * b, 16384);
   // 1. filter pass
   const K t = topb_threshold(x, n, b, largest, cap);
@@ -187,7 +188,7 @@ int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out
   {
     const int th = thread_id();
     f[th].cand.reserve(std::min<int64_t>(cap, 4 * b + 1024));
-    topb_filter(x, s.lo(th), s.hi(th), largest, t, cap, &f[th]);
+    topb_filter_isa(isa, x, s.lo(th), s.hi(th), largest, t, cap, &f[th]);
   }
   int64_t nans = 0, count = 0;
   bool overflow = false;
@@ -226,7 +227,7 @@ int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out
 #pragma omp parallel num_threads(s.T) reduction(&& : ok)
     {
       const int th = thread_id();
-      ok = topb_collect(x, s.lo(th), s.hi(th), largest, lo_key, eq_limit, all_cap, &all[th], &eq[th]);
+      ok = topb_collect_isa(isa, x, s.lo(th), s.hi(th), largest, lo_key, eq_limit, all_cap, &all[th], &eq[th]);
     }
     int64_t above = 0;
     for (int th = 0; th < s.T; ++th) above += all[th].size();
@@ -251,7 +252,7 @@ int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out
 #pragma omp parallel num_threads(s.T)
     {
       const int th = thread_id();
-      topb_histogram(x, s.lo(th), s.hi(th), largest, fixed, prefix, shift,
+      topb_histogram_isa(isa, x, s.lo(th), s.hi(th), largest, fixed, prefix, shift,
                      hists.data() + static_cast<size_t>(th) * kCopies * kBuckets);
     }
     std::fill(total.begin(), total.end(), 0);
@@ -279,11 +280,22 @@ int64_t topb_select(const F* x, int64_t n, int64_t b, bool largest, int64_t* out
 
 // ================================================================ bindings
 RLMBA_BINDINGS(cpu_topb) {
-  using rlmba::select::ptr;
-  m.def("topb_select", [](uintptr_t x, int64_t n, int64_t b, bool largest, uintptr_t out, bool is_double) {
+  namespace h = rlmba::host;
+  m.def("cpu_topb_select", [](py::handle scores, int64_t b, bool largest, py::handle out, int threads) {
+    const h::Array x = h::array(scores, "scores"), o = h::array(out, "out");
+    h::need_device(x, h::kDLCPU), h::need_device(o, h::kDLCPU);
+    h::need_dtype(x, {h::DType::kFloat32, h::DType::kFloat64}), h::need_dtype(o, {h::DType::kInt64});
+    h::need_shape(x, {-1}), h::need_contiguous(x), h::need_shape(o, {-1}), h::need_contiguous(o);
+    const int64_t n = x.size(0);
+    h::need_count(b, "b", 1, std::max<int64_t>(n, 1));
+    if (o.size(0) < b) h::fail(o, "holds " + std::to_string(o.size(0)) + " indices, fewer than b = " + std::to_string(b));
+    const rlmba::cpu::Isa isa = rlmba::cpu::resolve_isa("");
     py::gil_scoped_release release;
-    return is_double ? rlmba::cpu::topb_select(ptr<const double>(x), n, b, largest, ptr<int64_t>(out))
-                     : rlmba::cpu::topb_select(ptr<const float>(x), n, b, largest, ptr<int64_t>(out));
-  }, "Top-b indices of x[n] (float32/64) into out[b], best first, ties -> lower index; returns how many "
-     "(min(b, non-NaN count)).");
+    if (n == 0) return int64_t(0);
+    return x.dtype == h::DType::kFloat64
+               ? rlmba::cpu::topb_select(x.ptr<const double>(), n, b, largest, o.ptr<int64_t>(), threads, isa)
+               : rlmba::cpu::topb_select(x.ptr<const float>(), n, b, largest, o.ptr<int64_t>(), threads, isa);
+  }, py::arg("scores"), py::arg("b"), py::arg("largest"), py::arg("out"), py::arg("threads"),
+     "Top-b indices of scores [n] (float32/64, 1 <= b <= n) into out [>= b], best first, ties -> lower "
+     "index; returns how many (min(b, non-NaN count)).");
 }

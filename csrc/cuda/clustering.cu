@@ -19,6 +19,8 @@
 #include <type_traits>
 
 #include "rlmba/bindings.h"
+#include "rlmba/cuda_runtime.cuh"
+#include "rlmba/kmeanspp.h"
 #include "rlmba/select.h"
 #include "rlmba/storage.h"
 
@@ -29,25 +31,7 @@ namespace cuda {
 namespace {
 namespace sel = rlmba::select;
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
-constexpr unsigned kFull = 0xffffffffu;
-constexpr int64_t kBlock = 2048;  // D^2 sampling block, the same as csrc/cpu/clustering.cpp
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-}
-void check_launch(const char* op) { check(cudaGetLastError(), op); }
-
-unsigned blocks_for(int64_t work, int64_t per_block) {
-  const int64_t b = (work + per_block - 1) / per_block;
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(b, 1024)));
-}
-
-template <class T> __device__ inline T warp_sum(T v) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
+using kmeanspp::kBlock;
 
 #define RLMBA_WARP_ROWS(r, count)                                                                 \
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < (count); \
@@ -209,32 +193,22 @@ __global__ void cluster_sums_kernel(const S* x, int64_t n, int64_t d, const int6
 }  // namespace cuda
 }  // namespace rlmba
 
-// ================================================================ bindings
-namespace {
-namespace rc = rlmba::cuda;
-using rlmba::select::BFloat16;
-using rlmba::select::Half16;
-
-using rlmba::select::by_storage;
-using rlmba::select::ptr;
-cudaStream_t as_stream(uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
-
-}  // namespace
-
 RLMBA_BINDINGS(cuda_clustering) {
+  using namespace rlmba::cuda;
   m.def("cuda_nearest_centroid", [](uintptr_t g, uintptr_t xt, uintptr_t cent, uintptr_t cent_sq, int64_t m_rows,
                                     int64_t k, int64_t d, uintptr_t dist, uintptr_t idx, bool is_double, uintptr_t stream) {
-    const unsigned grid = rc::blocks_for(m_rows, rc::kWarps);
+    const unsigned grid = blocks_for(m_rows, kWarps);
     if (is_double)
-      rc::nearest_kernel<double><<<grid, rc::kThreads, 0, as_stream(stream)>>>(
+      nearest_kernel<double><<<grid, kThreads, 0, as_stream(stream)>>>(
           ptr<const double>(g), ptr<const double>(xt), ptr<const double>(cent), ptr<const double>(cent_sq), m_rows, k, d,
           ptr<double>(dist), ptr<int64_t>(idx));
     else
-      rc::nearest_kernel<float><<<grid, rc::kThreads, 0, as_stream(stream)>>>(
+      nearest_kernel<float><<<grid, kThreads, 0, as_stream(stream)>>>(
           ptr<const float>(g), ptr<const float>(xt), ptr<const float>(cent), ptr<const float>(cent_sq), m_rows, k, d,
           ptr<float>(dist), ptr<int64_t>(idx));
-    rc::check_launch("nearest_kernel");
-  }, "Nearest centroid and distance from a GEMM tile (COMPILED, NOT RUN).");
+    check_launch("nearest_kernel");
+  }, py::arg("g"), py::arg("xt"), py::arg("cent"), py::arg("cent_sq"), py::arg("m_rows"), py::arg("k"), py::arg("d"), py::arg("dist"), py::arg("idx"), py::arg("is_double"), py::arg("stream"),
+     "Nearest centroid and distance from a GEMM tile (COMPILED, NOT RUN).");
 
   m.def("cuda_kmeanspp", [](uintptr_t x, int storage, int64_t n, int64_t d, int64_t k, uintptr_t u, uintptr_t seeds,
                             uintptr_t w, uintptr_t a, uintptr_t picked, uintptr_t block_sum, uintptr_t cc2,
@@ -242,17 +216,19 @@ RLMBA_BINDINGS(cuda_clustering) {
     py::gil_scoped_release release;
     by_storage(storage, x, [&](auto xs, auto* tag) {
       using C = std::remove_pointer_t<decltype(tag)>;
-      rc::kmeanspp(xs, n, d, k, ptr<const double>(u), ptr<int64_t>(seeds), ptr<C>(w), ptr<int64_t>(a),
+      kmeanspp(xs, n, d, k, ptr<const double>(u), ptr<int64_t>(seeds), ptr<C>(w), ptr<int64_t>(a),
                    ptr<unsigned char>(picked), ptr<double>(block_sum), ptr<C>(cc2), ptr<C>(center), as_stream(stream));
     });
-  }, "k-means++ seeds with device scratch buffers from the caller (COMPILED, NOT RUN).");
+  }, py::arg("x"), py::arg("storage"), py::arg("n"), py::arg("d"), py::arg("k"), py::arg("u"), py::arg("seeds"), py::arg("w"), py::arg("a"), py::arg("picked"), py::arg("block_sum"), py::arg("cc2"), py::arg("center"), py::arg("stream"),
+     "k-means++ seeds with device scratch buffers from the caller (COMPILED, NOT RUN).");
 
   m.def("cuda_cluster_sums", [](uintptr_t x, int storage, int64_t n, int64_t d, uintptr_t a, uintptr_t sums,
                                 uintptr_t counts, uintptr_t stream) {
     by_storage(storage, x, [&](auto xs, auto*) {
-      rc::cluster_sums_kernel<<<rc::blocks_for(n * d, rc::kThreads), rc::kThreads, 0, as_stream(stream)>>>(
+      cluster_sums_kernel<<<blocks_for(n * d, kThreads), kThreads, 0, as_stream(stream)>>>(
           xs, n, d, ptr<const int64_t>(a), ptr<double>(sums), ptr<unsigned long long>(counts));
-      rc::check_launch("cluster_sums_kernel");
+      check_launch("cluster_sums_kernel");
     });
-  }, "Per-cluster float64 sums and counts (COMPILED, NOT RUN).");
+  }, py::arg("x"), py::arg("storage"), py::arg("n"), py::arg("d"), py::arg("a"), py::arg("sums"), py::arg("counts"), py::arg("stream"),
+     "Per-cluster float64 sums and counts (COMPILED, NOT RUN).");
 }

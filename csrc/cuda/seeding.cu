@@ -26,6 +26,8 @@
 #include "rlmba/bindings.h"
 #include "rlmba/seeding.h"
 
+namespace py = pybind11;
+
 namespace rlmba {
 namespace cuda {
 namespace {
@@ -237,6 +239,8 @@ RLMBA_BINDINGS(cuda_seeding) {
         };
         if (f64) run(double{}); else run(float{});
       },
+      py::arg("probs"), py::arg("f64"), py::arg("N"), py::arg("C"), py::arg("M"), py::arg("hptr"), py::arg("dims"), py::arg("scales"), py::arg("per_sample"), py::arg("u"), py::arg("b"),
+      py::arg("out"), py::arg("y"), py::arg("fwork"), py::arg("picked"), py::arg("stream"),
       "CUDA k-means++ seeding on factored gradient embeddings (compiled, not run: no GPU when "
       "written). Device addresses of validated buffers plus workspace: y int64 [N], fwork float64 "
       "[2N + ceil(N / 2048)], picked uint8 [N]; enqueued on `stream`, no synchronisation.");

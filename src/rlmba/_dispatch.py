@@ -1,19 +1,27 @@
-"""Backend registry and dispatch.
+"""Backend registry and dispatch, derived from declarations.
 
-Each op has one implementation per backend. A call picks its backend in this order:
-the ``backend=`` argument, then the ``RLMBA_BACKEND`` environment variable, then the
-device's priority list (``PRIORITY``). An explicitly requested backend that cannot take
+Three kinds of declaration, each written once:
+
+- an **op** (:func:`declare_op`, in its ``rlmba.ops`` module): the facts a call reports about its
+  inputs (``dtype``, ``C``, ``metric`` ...) and the public names that run it (``entropy`` runs
+  ``uncertainty_scores``; ``kmeans`` runs ``kmeans_plusplus``, ``nearest_centroid`` and
+  ``cluster_sums``), and whether its values are differentiable in its inputs;
+- a **backend** (:class:`Backend`, in ``rlmba/backends/<name>/__init__.py``): the devices it runs
+  on, its rank in a device's automatic order, the modules it needs;
+- an **implementation** (:func:`implements`, in the backend's op-family modules): the dtypes it
+  takes, the largest value of a fact it handles (``limits``), the values of a fact it knows.
+
+A call picks its backend in this order: the ``backend=`` argument, the ``RLMBA_BACKEND``
+environment variable, then the device's automatic order. A requested backend that cannot take
 the call raises :class:`BackendError` with its reasons; an automatic fallback past a
-higher-priority backend is logged once on ``logging.getLogger("rlmba")`` and raises
-instead under ``RLMBA_STRICT=1``.
+higher-ranked backend is logged once on ``logging.getLogger("rlmba")`` and raises instead under
+``RLMBA_STRICT=1``. Every reason is derived from the declarations above: :func:`explain` and
+``rlmba info`` print them.
 
-Backends declare *why they cannot run* (not built, no device, unsupported dtype ...),
-never just "no": :func:`explain` and ``rlmba info`` print those reasons.
-
-Autograd: only the ``torch`` backend records gradients. The ops in ``DIFFERENTIABLE`` return
-values that are differentiable in their inputs; called on another backend with an input that
-requires grad (while grad mode is on) they raise instead of silently returning a result cut
-off from the graph. Index-returning ops (selection, sampling) have nothing to differentiate.
+Autograd: only the reference backend records gradients. A differentiable op called on another
+backend with an input that requires grad (while grad mode is on) raises instead of returning a
+result cut off from the graph. Index-returning ops (selection, sampling) have nothing to
+differentiate.
 """
 from __future__ import annotations
 
@@ -24,18 +32,10 @@ import logging
 import os
 import pkgutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 log = logging.getLogger("rlmba")
-
-BACKENDS = ("torch", "cpp", "numba", "triton", "cuda")
-PRIORITY = {"cuda": ("triton", "cuda", "torch"), "cpu": ("cpp", "numba", "torch")}
-DIFFERENTIABLE = frozenset({"fuse_evidence", "dirichlet_uncertainty", "efda_scores", "uncertainty_scores", "bald",
-                            "nearest_centroid", "plackett_luce_log_prob"})
-# Backends that are never in a device's priority list but may be asked for explicitly there:
-# Triton's interpreter runs its kernels on CPU tensors (slowly; for tests).
-EXPLICIT_ONLY = {"cpu": ("triton",)}
 
 
 class BackendError(RuntimeError):
@@ -43,63 +43,136 @@ class BackendError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Backend:
+    """A backend's declaration. ``devices``: where it runs; ``explicit``: devices where it runs
+    only when asked for by name, each with the ``VAR=value`` environment it needs there (Triton's
+    interpreter on CPU tensors); ``rank``: its place in the automatic order (lower first);
+    ``requires``: modules it imports, whose import failure is the reason it cannot run."""
+    name: str
+    devices: tuple[str, ...]
+    rank: int
+    requires: tuple[str, ...] = ()
+    explicit: dict[str, str] = field(default_factory=dict)
+    reference: bool = False  # the specification every other backend is tested against
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    facts: tuple[str, ...]
+    public: tuple[str, ...]
+    differentiable: bool
+
+
+@dataclass(frozen=True)
 class Impl:
     fn: Callable
-    supports: Callable[..., list[str]] | None  # call facts -> reasons it cannot take them
+    dtypes: tuple | None  # None: any dtype
+    limits: dict          # fact -> largest value handled
+    values: dict          # fact -> the values known
 
 
+_ops: dict[str, Op] = {}
 _impls: dict[tuple[str, str], Impl] = {}
 _logged: set[tuple] = set()
 _trace = threading.local()
 
 
-def implements(op: str, backend: str, supports: Callable[..., list[str]] | None = None):
+def declare_op(name: str, facts: tuple[str, ...] = ("dtype",), public: tuple[str, ...] | None = None,
+               differentiable: bool = False) -> None:
+    """Declare op ``name``: the facts its calls report, the public names that run it, and whether
+    its values are differentiable in its inputs."""
+    _ops[name] = Op(name, tuple(facts), tuple(public) if public is not None else (name,), differentiable)
+
+
+def implements(op: str, backend: str, dtypes: tuple | None = None, limits: dict | None = None,
+               values: dict | None = None):
     """Decorator: register ``fn`` as ``backend``'s implementation of ``op``."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known: {BACKENDS}")
 
     def register(fn):
-        _impls[(op, backend)] = Impl(fn, supports)
+        _impls[(op, backend)] = Impl(fn, dtypes, dict(limits or {}), dict(values or {}))
         return fn
 
     return register
 
 
-# ---------------------------------------------------------------- backend availability
-@functools.lru_cache(maxsize=None)
-def _module_reasons(backend: str) -> tuple[str, ...]:
-    """Import the backend's package and every module in it (each registers its implementations).
+# ---------------------------------------------------------------- the declared backends
+def _declarations() -> dict[str, Backend]:
+    """Every package under rlmba.backends declares ``BACKEND`` in its ``__init__`` (no imports of
+    its dependencies there), so this reads all of them without loading any."""
+    from . import backends
 
-    The package's ``__init__`` imports what the backend needs (the compiled module, numba,
-    triton); a failure there is the reason the backend cannot run. Done once per process.
-    """
+    found = {}
+    for info in pkgutil.iter_modules(backends.__path__):
+        if info.ispkg:
+            decl = importlib.import_module(f"{backends.__name__}.{info.name}").BACKEND
+            found[decl.name] = decl
+    return dict(sorted(found.items(), key=lambda item: (item[1].rank, item[0])))
+
+
+DECLARED = _declarations()
+BACKENDS = tuple(DECLARED)
+DEVICES = ("cpu", "cuda")
+# device -> backends chosen automatically there, in order
+PRIORITY = {d: tuple(n for n, b in DECLARED.items() if d in b.devices and d not in b.explicit) for d in DEVICES}
+REFERENCE = next(n for n, b in DECLARED.items() if b.reference)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(backend: str) -> tuple[str, ...]:
+    """Import the backend's requirements, then every module of its package (each registers its
+    implementations); a failure is the reason it cannot run. Done once per process."""
     package = f"rlmba.backends.{backend}"
+    for module in DECLARED[backend].requires:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # an optional dependency or the compiled module is missing
+            return (f"cannot import {module}: {type(exc).__name__}: {exc}",)
     try:
-        pkg = importlib.import_module(package)
-        for info in pkgutil.iter_modules(pkg.__path__):
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
             importlib.import_module(f"{package}.{info.name}")
-    except Exception as exc:  # an optional dependency or the compiled module is missing
+    except Exception as exc:
         return (f"cannot import {package}: {type(exc).__name__}: {exc}",)
     return ()
 
 
 def _device_reasons(backend: str, device: str) -> list[str]:
-    import torch
+    decl = DECLARED[backend]
+    if device not in decl.devices:
+        return [f"{backend} runs on {' and '.join(d.upper() for d in decl.devices)} tensors only, got device {device!r}"]
+    if device == "cuda":
+        import torch
 
-    if device == "cuda" and not torch.cuda.is_available():
-        return ["no CUDA device is available to torch"]
-    if backend in ("cpp", "numba") and device != "cpu":
-        return [f"{backend} runs on CPU tensors only, got device {device!r}"]
-    if backend == "cuda" and device != "cuda":
-        return ["the cuda backend runs on CUDA tensors only"]
-    if backend == "triton" and device == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
-        return ["Triton runs CPU tensors only under TRITON_INTERPRET=1 (set before importing rlmba)"]
+        if not torch.cuda.is_available():
+            return ["no CUDA device is available to torch"]
+    need = decl.explicit.get(device)
+    if need is not None:
+        var, value = need.split("=", 1)
+        if os.environ.get(var) != value:
+            return [f"{backend} runs {device} tensors only under {need} (set before importing rlmba)"]
     return []
 
 
 def backend_reasons(backend: str, device: str) -> list[str]:
     """Why ``backend`` cannot run anything on ``device`` (empty list: it can)."""
-    return _device_reasons(backend, device) or list(_module_reasons(backend))
+    return _device_reasons(backend, device) or list(_load(backend))
+
+
+def _fact_reasons(backend: str, impl: Impl, facts: dict) -> list[str]:
+    reasons = []
+    dtype = facts.get("dtype")
+    if impl.dtypes is not None and dtype is not None and dtype not in impl.dtypes:
+        names = ", ".join(str(d).replace("torch.", "") for d in impl.dtypes)
+        reasons.append(f"{backend} takes {names}, got {str(dtype).replace('torch.', '')}")
+    for fact, limit in impl.limits.items():
+        if facts.get(fact) is not None and facts[fact] > limit:
+            reasons.append(f"{backend} handles {fact} <= {limit}, got {fact} = {facts[fact]}")
+    for fact, known in impl.values.items():
+        if facts.get(fact) is not None and facts[fact] not in known:
+            reasons.append(f"{backend} knows {fact} in {tuple(known)}, got {facts[fact]!r}")
+    return reasons
 
 
 def _impl_reasons(op: str, backend: str, device: str, facts: dict) -> tuple[Impl | None, list[str]]:
@@ -109,11 +182,16 @@ def _impl_reasons(op: str, backend: str, device: str, facts: dict) -> tuple[Impl
     impl = _impls.get((op, backend))
     if impl is None:
         return None, [f"{backend} has no implementation of {op}"]
-    if impl.supports is not None:
-        reasons = impl.supports(**facts)
-        if reasons:
-            return None, reasons
-    return impl, []
+    reasons = _fact_reasons(backend, impl, facts)
+    return (None, reasons) if reasons else (impl, [])
+
+
+def _check_facts(op: str, facts: dict) -> None:
+    if op not in _ops:
+        raise ValueError(f"{op!r} is not an op; known: {sorted(_ops)}")
+    unknown = set(facts) - set(_ops[op].facts)
+    if unknown:
+        raise TypeError(f"{op}: unknown facts {sorted(unknown)}; {op} declares {_ops[op].facts}")
 
 
 # ---------------------------------------------------------------- dispatch
@@ -127,6 +205,7 @@ def _requested(backend: str | None) -> str | None:
 
 def dispatch(op: str, device: str, backend: str | None = None, **facts) -> Callable:
     """The implementation of ``op`` that runs this call; ``facts`` describe the inputs."""
+    _check_facts(op, facts)
     requested = _requested(backend)
     if requested is not None:
         impl, reasons = _impl_reasons(op, requested, device, facts)
@@ -135,7 +214,7 @@ def dispatch(op: str, device: str, backend: str | None = None, **facts) -> Calla
         return _traced(op, requested, impl.fn)
 
     skipped = []
-    for name in PRIORITY.get(device, ("torch",)):
+    for name in PRIORITY.get(device, (REFERENCE,)):
         impl, reasons = _impl_reasons(op, name, device, facts)
         if impl is not None:
             if skipped:
@@ -159,16 +238,44 @@ def _format(skipped: list) -> str:
     return "\n".join(f"  {name}: {'; '.join(reasons)}" for name, reasons in skipped)
 
 
+def _runs(name: str) -> list[str]:
+    """The registered ops a public name runs."""
+    ops = [op.name for op in _ops.values() if name in op.public]
+    if not ops:
+        raise ValueError(f"{name!r} is not an op; known: {public_ops()}")
+    return ops
+
+
 def explain(op: str, device: str, **facts) -> dict[str, list[str]]:
-    """For every backend, the reasons it cannot run ``op`` on ``device`` (empty: it can)."""
-    return {name: _impl_reasons(op, name, device, facts)[1] for name in BACKENDS}
+    """For every backend, the reasons it cannot run ``op`` (a public name, e.g. ``"entropy"``, or
+    a registered op) on ``device`` (empty: it can)."""
+    parts = [op] if op in _ops else _runs(op)
+    out = {}
+    for name in BACKENDS:
+        reasons = []
+        for part in parts:
+            _check_facts(part, {k: v for k, v in facts.items() if k in _ops[part].facts or len(parts) == 1})
+            found = _impl_reasons(part, name, device, facts)[1]
+            reasons += found if len(parts) == 1 else [f"{part}: {r}" for r in found]
+        out[name] = list(dict.fromkeys(reasons))
+    return out
+
+
+def public_ops() -> list[str]:
+    """Every public op name (``rlmba.<name>``) that runs through the registry."""
+    return sorted({name for op in _ops.values() for name in op.public})
 
 
 def ops() -> list[str]:
-    """Names of every op that has at least one registered implementation."""
+    """Names of every registered op that has at least one implementation."""
     for name in BACKENDS:
-        _module_reasons(name)
+        _load(name)
     return sorted({op for op, _ in _impls})
+
+
+def automatic(device: str = "cpu", reference: bool = True) -> tuple[str, ...]:
+    """The backends chosen automatically on ``device``, in order (without the reference if asked)."""
+    return tuple(n for n in PRIORITY[device] if reference or n != REFERENCE)
 
 
 # ---------------------------------------------------------------- tracing
@@ -176,7 +283,7 @@ def _traced(op: str, backend: str, fn: Callable) -> Callable:
     calls = getattr(_trace, "calls", None)
     if calls is not None:
         calls.append((op, backend))
-    return _no_grad_guard(op, backend, fn) if op in DIFFERENTIABLE and backend != "torch" else fn
+    return _no_grad_guard(op, backend, fn) if _ops[op].differentiable and backend != REFERENCE else fn
 
 
 def _no_grad_guard(op: str, backend: str, fn: Callable) -> Callable:

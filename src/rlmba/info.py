@@ -11,7 +11,7 @@ from importlib import resources
 import torch
 
 from . import __version__
-from ._dispatch import BACKENDS, backend_reasons, explain, ops
+from ._dispatch import BACKENDS, DEVICES, backend_reasons, explain, public_ops
 
 
 def _version(module: str) -> str:
@@ -38,7 +38,7 @@ def build_info() -> dict:
     except ImportError as exc:
         return {"compiled module": f"not available ({exc}); the cpu ops run on numba or torch", **decisions}
     info = dict(_C.build_info)
-    info["openmp threads"] = _C.max_threads()
+    info["openmp threads"] = _C.cpu_max_threads()
     info["cpu isa"] = ", ".join(k for k, v in _C.cpu_features().items() if v) or "baseline"
     try:
         path = _C.cpu_isa()
@@ -56,16 +56,15 @@ def report() -> str:
     lines.append("  " + " ".join(f"{k}={os.environ.get(k, '')!r}" for k in ("RLMBA_BACKEND", "RLMBA_STRICT", "RLMBA_CPU_ISA")))
     lines.append("build (rlmba._C):")
     lines += [f"  {k}: {v}" for k, v in build_info().items()]
-    devices = ["cpu", "cuda"]
     lines.append("backends:")
-    for device in devices:
+    for device in DEVICES:
         for name in BACKENDS:
             reasons = backend_reasons(name, device)
             lines.append(f"  {device:<4} {name:<7} {'usable' if not reasons else 'unusable: ' + '; '.join(reasons)}")
     lines.append("ops (cpu):")
-    for op in ops():
+    for op in public_ops():
         usable = [b for b, r in explain(op, "cpu").items() if not r]
-        lines.append(f"  {op:<24} {', '.join(usable)}")
+        lines.append(f"  {op:<24} {', '.join(usable) or 'none'}")
     return "\n".join(lines)
 
 

@@ -1,7 +1,5 @@
-// Row-lane machinery of the CPU scoring kernels (csrc/cpu/scoring.cpp; seeding.cpp uses its ISA
-// selection), nothing op-specific:
-// run-time ISA selection, ISA clones of a group loop, the OpenMP range split, and the tiles of a
-// row group.
+// Row-lane machinery of the CPU scoring kernels (csrc/cpu/scoring.cpp), nothing op-specific: ISA
+// clones of a group loop, the OpenMP range split, and the tiles of a row group.
 //
 // Row lanes: rows are processed in groups of R (group_width: 32 for C < 16, else 16); a group's
 // rows are transposed into a [C][R] tile (gather_lanes) so that the rows are the SIMD lanes and
@@ -11,34 +9,17 @@
 // kPad rows are padded first (pad_rows).
 //
 // ISA: RLMBA_ISA_CLONES compiles one always-inline group-loop body three times (baseline x86-64,
-// AVX2+FMA, AVX-512) and name_for<T>(isa) picks one at run time (best_isa: __builtin_cpu_supports);
-// never -march=native. Only the clones carry target attributes, and they are expanded in the .cpp
+// AVX2+FMA, AVX-512; the targets of rlmba/cpu_runtime.h) and name_for<T>(isa) picks one at run time
+// and records it in the variant trace; never -march=native. Only the clones carry target attributes, and they are expanded in the .cpp
 // file that names them; everything defined here is a template, inline or constexpr (no ODR
 // issue), and the lane helpers are always-inline, so they compile for the ISA of each clone.
 #pragma once
-#include <pybind11/pybind11.h>
-
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <string>
 #include <vector>
 
-#include "rlmba/math.h"  // RLMBA_INLINE
-#ifdef RLMBA_WITH_OPENMP
-#include <omp.h>
-#endif
-
-// Lane loops are independent across iterations: `omp simd` (any OpenMP or -fopenmp-simd build)
-// lets the vectoriser skip its dependence and cost checks; without OpenMP, GCC's ivdep.
-#define RLMBA_PRAGMA(x) _Pragma(#x)
-#ifdef _OPENMP
-#define RLMBA_SIMD _Pragma("omp simd")
-#define RLMBA_SIMD_SUM(var) RLMBA_PRAGMA(omp simd reduction(+ : var))
-#else
-#define RLMBA_SIMD _Pragma("GCC ivdep")
-#define RLMBA_SIMD_SUM(var)
-#endif
+#include "rlmba/cpu_runtime.h"
+#include "rlmba/math.h"
 
 namespace rlmba {
 namespace cpu {
@@ -47,52 +28,6 @@ constexpr int kPad = 32;                       // inputs of fewer rows are padde
 constexpr int64_t kMinParallelWork = 1 << 15;  // elements below which one thread runs
 constexpr int64_t kWideC = 16;                 // C from which groups are 16 rows, not 32
 inline int group_width(int64_t C) { return C < kWideC ? 32 : 16; }
-
-// ---------------------------------------------------------------- ISA selection
-enum class Isa { kBaseline, kAvx2, kAvx512, kRows };
-
-inline const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kRows: return "rows";
-    default: return "baseline";
-  }
-}
-
-inline Isa best_isa() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
-    return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-  return Isa::kBaseline;
-}
-
-// requested: "" (then $RLMBA_CPU_ISA, default "auto"), auto, baseline, avx2, avx512 or rows.
-inline Isa resolve_isa(std::string requested) {
-  std::string source = "isa";
-  if (requested.empty()) {
-    const char* env = std::getenv("RLMBA_CPU_ISA");
-    requested = env && *env ? env : "auto";
-    source = "RLMBA_CPU_ISA";
-  }
-  const Isa best = best_isa();
-  Isa isa;
-  if (requested == "auto") return best;
-  if (requested == "baseline") isa = Isa::kBaseline;
-  else if (requested == "avx2") isa = Isa::kAvx2;
-  else if (requested == "avx512") isa = Isa::kAvx512;
-  else if (requested == "rows") isa = Isa::kRows;
-  else throw pybind11::value_error(source + ": expected auto, baseline, avx2, avx512 or rows, got '" + requested + "'");
-  if (isa != Isa::kRows && static_cast<int>(isa) > static_cast<int>(best))
-    throw pybind11::value_error(source + "=" + requested + ": this CPU supports at most " + isa_name(best));
-  return isa;
-}
-
-#define RLMBA_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define RLMBA_AVX512 \
-  __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,f16c,prefer-vector-width=512")))
 
 template <class T, class J> using GroupFn = void (*)(const J&, int64_t, int64_t, T*);
 
@@ -108,6 +43,8 @@ template <class T, class J> using GroupFn = void (*)(const J&, int64_t, int64_t,
     call;                                                                                          \
   }                                                                                                \
   template <class T> GroupFn<T, Job<T>> name##_for(Isa isa) {                                      \
+    static const int id = kernel_id(#name);                                                        \
+    note_variant(id, vector_isa(isa));                                                             \
     return isa == Isa::kAvx512 ? &name##_avx512<T> : isa == Isa::kAvx2 ? &name##_avx2<T>           \
                                                                        : &name##_baseline<T>;      \
   }
@@ -118,17 +55,8 @@ template <class T, class J> using GroupFn = void (*)(const J&, int64_t, int64_t,
 // ---------------------------------------------------------------- threading and groups
 // fn(i0, i1, tid) over a static split of [0, count) into one contiguous range per thread.
 template <class Fn> void parallel_ranges(int64_t count, int threads, int64_t work, const Fn& fn) {
-#ifdef RLMBA_WITH_OPENMP
-  const int nt = work < kMinParallelWork ? 1 : static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count)));
-#pragma omp parallel num_threads(nt)
-  {
-    const int64_t tid = omp_get_thread_num(), all = omp_get_num_threads();
-    fn(count * tid / all, count * (tid + 1) / all, static_cast<int>(tid));
-  }
-#else
-  (void)threads, (void)work;
-  fn(int64_t(0), count, 0);
-#endif
+  parallel_slices(count, static_cast<int>(std::min<int64_t>(threads_for(threads, work, kMinParallelWork),
+                                                            std::max<int64_t>(count, 1))), fn);
 }
 
 // Runs a group loop over all groups of n rows with per-thread scratch of `tiles` [C][R] tiles.
@@ -155,6 +83,15 @@ template <int R> RLMBA_INLINE Lanes group_lanes(int64_t g, int64_t n) {
 // Copies the n < kPad rows of an [n, C] block to kPad rows at dst, the last row repeated.
 template <class T> void pad_rows(const T* x, int64_t n, int64_t C, T* dst) {
   for (int64_t r = 0; r < kPad; ++r) std::copy(x + std::min(r, n - 1) * C, x + std::min(r, n - 1) * C + C, dst + r * C);
+}
+
+// run_groups for a job whose one input (the member `rows`, [n, C]) may have fewer than kPad rows:
+// such an input is padded first (pad_rows).
+template <class T, class J>
+void run_padded(GroupFn<T, J> fn, J j, const T* J::*rows, int64_t tiles, int threads, int64_t work) {
+  std::vector<T> pad(j.n < kPad ? kPad * j.C : 0);
+  if (j.n < kPad) pad_rows(j.*rows, j.n, j.C, pad.data()), j.*rows = pad.data();
+  run_groups<T>(fn, j, j.n, j.C, tiles, threads, work);
 }
 
 // dst[c][r] = f(x[r * C + c]): the group's rows transposed into lanes. Narrow rows: strided

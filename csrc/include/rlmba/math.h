@@ -1,6 +1,6 @@
 // Per-element and per-row math shared by the C++ kernels (csrc/cpu) and the CUDA kernels
-// (csrc/cuda). Everything here is an inline function marked RLMBA_HD: __host__ __device__
-// under nvcc, nothing under a plain C++ compiler, so the C++ tests exercise the same code the
+// (csrc/cuda). Everything here is an inline function marked RLMBA_HD (rlmba/config.h): __host__
+// __device__ under nvcc, nothing under a plain C++ compiler, so the C++ tests exercise the same code the
 // CUDA kernels run.
 //
 // float32 exp / log / log1p / softplus are plain polynomial arithmetic with range reduction:
@@ -18,13 +18,8 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define RLMBA_HD __host__ __device__
-#define RLMBA_INLINE __forceinline__
-#else
-#define RLMBA_HD
-#define RLMBA_INLINE inline __attribute__((always_inline))
-#endif
+#include "rlmba/config.h"
+#include "rlmba/select.h"  // bit_cast
 
 namespace rlmba {
 namespace math {
@@ -33,25 +28,8 @@ namespace math {
 enum Kind : int { kVariance = 0, kVacuity = 1, kEntropy = 2 };
 
 // ---------------------------------------------------------------- bit casts
-RLMBA_HD RLMBA_INLINE uint32_t bits(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(x);
-#else
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-#endif
-}
-
-RLMBA_HD RLMBA_INLINE float from_bits(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-#endif
-}
+RLMBA_HD RLMBA_INLINE uint32_t bits(float x) { return select::bit_cast<uint32_t>(x); }
+RLMBA_HD RLMBA_INLINE float from_bits(uint32_t u) { return select::bit_cast<float>(u); }
 
 template <class T> RLMBA_HD RLMBA_INLINE T quiet_nan();
 template <> RLMBA_HD RLMBA_INLINE float quiet_nan<float>() { return from_bits(0x7fc00000u); }

@@ -9,13 +9,8 @@
 #pragma once
 #include <cstdint>
 
-#ifndef RLMBA_HD
-#if defined(__CUDACC__)
-#define RLMBA_HD __host__ __device__
-#else
-#define RLMBA_HD
-#endif
-#endif
+#include "rlmba/config.h"
+#include "rlmba/kmeanspp.h"
 
 namespace rlmba {
 namespace seeding {
@@ -23,9 +18,9 @@ namespace seeding {
 // d(i, c) <= kDuplicateRtol * (a_i + a_c) counts as a duplicate: distance exactly 0. The factored
 // formula's cancellation error is ~1e-14 (a_i + a_c) in float64, so this also clamps its negatives.
 constexpr double kDuplicateRtol = 1e-10;
-// Prefix sums of D run over fixed blocks of kBlock points (sequential inside a block, then the
-// block sums in order), so they do not depend on the thread count.
-constexpr int64_t kBlock = 2048;
+// Prefix sums of D run over the fixed blocks of rlmba/kmeanspp.h.
+using kmeanspp::kBlock;
+using kmeanspp::pick_in_block;
 
 // Predicted class: the first maximum (lowest class on ties), as torch.argmax.
 template <class T>
@@ -67,16 +62,6 @@ RLMBA_HD inline double dot64(const T* x, const T* y, int64_t n) {
 RLMBA_HD inline double grad_dist2(double a_i, double a_c, double qdot, double hdot) {
   double d = a_i + a_c - 2.0 * qdot * hdot;
   return d > kDuplicateRtol * (a_i + a_c) ? d : 0.0;
-}
-
-// Serial scan of one block for the first i with offset + (D_0 + ... + D_i) > target; -1 if none.
-RLMBA_HD inline int64_t pick_in_block(const double* D, int64_t len, double offset, double target) {
-  double w = 0.0;
-  for (int64_t i = 0; i < len; ++i) {
-    w += D[i];
-    if (offset + w > target) return i;
-  }
-  return -1;
 }
 
 }  // namespace seeding

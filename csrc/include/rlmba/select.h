@@ -14,14 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
-// Same definition as rlmba/math.h, so the two headers can be included in either order.
-#ifndef RLMBA_HD
-#if defined(__CUDACC__)
-#define RLMBA_HD __host__ __device__
-#else
-#define RLMBA_HD
-#endif
-#endif
+#include "rlmba/config.h"
 
 namespace rlmba {
 namespace select {
@@ -30,7 +23,7 @@ template <class F> struct KeyOf;
 template <> struct KeyOf<float> { using type = uint32_t; };
 template <> struct KeyOf<double> { using type = uint64_t; };
 
-template <class To, class From> RLMBA_HD inline To bit_cast(From x) {
+template <class To, class From> RLMBA_HD RLMBA_INLINE To bit_cast(From x) {
   static_assert(sizeof(To) == sizeof(From), "bit_cast: sizes differ");
   To y;
   memcpy(&y, &x, sizeof y);  // nvcc and gcc turn this into a register move

@@ -1,6 +1,6 @@
 """Configuration of a run: classifier training, RL-MBA selection and policy learning.
 
-Field names follow ``METHOD.md``; defaults are the paper's where it gives one, ours (marked
+Field names follow ``docs/method.md``; defaults are the paper's where it gives one, ours (marked
 "ours") where it does not. Everything is a plain dataclass, so a JSON/TOML file maps onto it
 one section per class (``[train]``, ``[rlmba]``) — see :func:`from_dict`.
 """
@@ -44,7 +44,7 @@ class TrainConfig:
 
 @dataclass
 class RLMBAConfig:
-    """AMCB, EFDA, the score q, the policy and REINFORCE (METHOD.md names)."""
+    """AMCB, EFDA, the score q, the policy and REINFORCE (docs/method.md names)."""
 
     tau: float = 0.1              # AMCB temperature: w = softmax(Delta / tau) (ours)
     eps: float = 0.01             # AMCB weight floor, then renormalise (ours)

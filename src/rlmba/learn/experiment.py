@@ -36,7 +36,7 @@ from .runner import Experiment
 from .strategies import STRATEGIES, available_strategies
 
 PAPER_BASELINES = ("gcnal", "badge", "bmmal")  # the paper's reward baselines E
-# Top-1 at 3,000 labels from the paper's main table (METHOD.md): data, backbones and budget differ
+# Top-1 at 3,000 labels from the paper's main table: data, backbones and budget differ
 PAPER_DATASETS = ("Food101", "KineticsSound", "VGGSound")
 PAPER_TOP1 = {"random": (.8470, .4650, .2173), "entropy": (.8480, .4650, .2043), "gcnal": (.8510, .4600, .2033),
               "coreset": (.8422, .4600, .2013), "deepfool": (.8500, .4680, .1973), "bald": (.8450, .4550, .1993),

@@ -1,12 +1,12 @@
 """Per-round evaluation: Top-1, NLL, ECE, modality gaps, imbalance and Shapley contributions."""
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
 
 from .evidential import expected_probs
+from ..selectors.bmmal import shapley_values
 from .model import ModelOutput, predict
 
 
@@ -59,38 +59,30 @@ def evaluate(model, dataset, idx: torch.Tensor, bins: int = 15, batch: int = 819
     return split_metrics(out, dataset.labels[idx], bins), out
 
 
+def coalition_probs(model, features: torch.Tensor, y: torch.Tensor):
+    """``value(coalition)``: the fused head's probability of class y ``[N]`` with the features
+    ``[M, N, h]`` of the modalities outside the coalition zeroed."""
+    def value(coalition) -> torch.Tensor:
+        mask = torch.zeros(features.shape[0], dtype=features.dtype, device=features.device)
+        mask[list(coalition)] = 1
+        _, logits = model.fuse(features, mask)
+        return expected_probs(logits).gather(-1, y[:, None]).squeeze(-1)
+
+    return value
+
+
 @torch.no_grad()
 def shapley_contributions(model, out: ModelOutput, y: torch.Tensor, permutations: int = 32,
                           generator: torch.Generator | None = None) -> list[float]:
     """Shapley-style contribution of each modality to the fused head's probability of the true
     label, averaged over rows; a dropped modality's features are zeroed (no renormalisation).
 
-    v(S) = mean_x p(y | x, modalities S). Exact for M <= 2 (M = 2: delta_1 = (p - p_drop1 +
-    p_drop2 - p_drop12) / 2); for M > 2, Monte Carlo over ``permutations`` random orders (the
-    coalitions along each order), each coalition's value computed once. For analysis only.
+    v(S) = mean_x p(y | x, modalities S), each coalition's forward pass run once. Exact for M <= 2
+    (M = 2: delta_1 = (p - p_drop1 + p_drop2 - p_drop12) / 2) and whenever M! <= ``permutations``;
+    otherwise Monte Carlo over ``permutations`` random orders. For analysis only.
     """
-    M = out.features.shape[0]
-    cache: dict[tuple, float] = {}
-
-    def value(coalition) -> float:
-        key = tuple(sorted(coalition))
-        if key not in cache:
-            mask = torch.zeros(M, dtype=out.features.dtype, device=out.features.device)
-            mask[list(key)] = 1
-            _, logits = model.fuse(out.features, mask)
-            cache[key] = expected_probs(logits).gather(-1, y[:, None]).double().mean().item()
-        return cache[key]
-
-    if M <= 2:
-        orders = list(itertools.permutations(range(M)))
-    else:
-        g = generator if generator is not None else torch.Generator().manual_seed(0)
-        orders = [torch.randperm(M, generator=g).tolist() for _ in range(permutations)]
-    phi = [0.0] * M
-    for order in orders:
-        for k, m in enumerate(order):
-            phi[m] += value(order[:k + 1]) - value(order[:k])
-    return [p / len(orders) for p in phi]
+    value = coalition_probs(model, out.features, y)
+    return shapley_values(value, out.features.shape[0], permutations, generator).mean(0).tolist()
 
 
 def aulc(labels, top1s) -> float:

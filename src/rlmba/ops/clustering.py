@@ -38,34 +38,27 @@ import numpy as np
 import torch
 
 from .. import _checks as chk
-from .._dispatch import dispatch
-from ..reference.clustering import compute_dtype, lloyd_update
-from .selection import as_tensor, check_count, check_finite_rows
+from .._dispatch import declare_op, dispatch
+from ..reference.clustering import lloyd_update
 
 __all__ = ["nearest_centroid", "kmeans_plusplus", "kmeans"]
+
+declare_op("nearest_centroid", public=("nearest_centroid", "kmeans"), differentiable=True)
+declare_op("kmeans_plusplus", public=("kmeans_plusplus", "kmeans"))
+declare_op("cluster_sums", public=("kmeans",))
 
 CHUNK = 1 << 18  # rows per backend call of the chunked ops
 INITS = ("k-means++", "random")
 
 
-def _chunks(n: int, chunk_size: int | None):
-    step = n if chunk_size is None else check_count(chunk_size, "chunk_size", 1)
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
-
-
 def _points(x, name: str = "x") -> torch.Tensor:
-    t = as_tensor(x, name)
-    chk.check_float(t, name)
-    chk.check_ndim(t, 2, name, "[N, D]")
-    chk.check_nonempty(t.shape[0], name)
-    if t.shape[1] == 0:
-        raise ValueError(f"{name}: no feature dimensions (D = 0)")
-    check_finite_rows(t, name)
+    t = chk.float_matrix(x, name)
+    chk.check_finite(t, name)
     return chk.row_contiguous(t)
 
 
 def _centroids(centroids, x: torch.Tensor, name: str = "centroids") -> torch.Tensor:
-    c = as_tensor(centroids, name)
+    c = chk.as_tensor(centroids, name)
     chk.check_float(c, name)
     chk.check_ndim(c, 2, name, "[k, D]")
     if c.shape[0] == 0:
@@ -74,27 +67,15 @@ def _centroids(centroids, x: torch.Tensor, name: str = "centroids") -> torch.Ten
         raise ValueError(f"{name}: D = {c.shape[1]}, but x has D = {x.shape[1]}")
     if c.device != x.device:
         raise ValueError(f"{name}: on {c.device}, but x is on {x.device}")
-    check_finite_rows(c, name)
-    return c.to(compute_dtype(x.dtype)).contiguous()
-
-
-def _uniforms(generator, count: int) -> torch.Tensor:
-    """``count`` float64 uniforms in [0, 1) from ``generator`` (any device), as a CPU tensor."""
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
-    device = generator.device if generator is not None else "cpu"
-    return torch.rand(count, dtype=torch.float64, generator=generator, device=device).cpu()
-
-
-def _out(values, was_numpy: bool):
-    return tuple(v.cpu().numpy() for v in values) if was_numpy else values
+    chk.check_finite(c, name)
+    return c.to(chk.compute_dtype(x.dtype)).contiguous()
 
 
 def _assign(x, c, chunk_size, backend):
     fn = dispatch("nearest_centroid", x.device.type, backend, dtype=x.dtype)
     dist = torch.empty(x.shape[0], dtype=c.dtype, device=x.device)
     idx = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
-    for i, j in _chunks(x.shape[0], chunk_size):
+    for i, j in chk.chunks(x.shape[0], chunk_size):
         dist[i:j], idx[i:j] = fn(x[i:j], c)
     return dist, idx
 
@@ -109,12 +90,12 @@ def nearest_centroid(x, centroids, *, chunk_size: int | None = CHUNK, backend=No
     """
     t = _points(x)
     c = _centroids(centroids, t)
-    return _out(_assign(t, c, chunk_size, backend), isinstance(x, np.ndarray))
+    return chk.numpy_out(_assign(t, c, chunk_size, backend), isinstance(x, np.ndarray))
 
 
 def _seed(t: torch.Tensor, k: int, generator, backend):
-    u = _uniforms(generator, k)
-    fn = dispatch("kmeanspp", t.device.type, backend, dtype=t.dtype)
+    u = chk.uniforms(generator, k)
+    fn = dispatch("kmeans_plusplus", t.device.type, backend, dtype=t.dtype)
     return fn(t, k, u)
 
 
@@ -129,7 +110,7 @@ def kmeans_plusplus(x, k: int, generator: torch.Generator | None = None, *, back
     taken. No index repeats. Raises ValueError for k outside [1, N] and NaN/inf in x.
     """
     t = _points(x)
-    k = check_count(k, "k", 1, t.shape[0], " (the number of rows of x)")
+    k = chk.check_count(k, "k", 1, t.shape[0], "N")
     seeds = _seed(t, k, generator, backend)[0]
     return seeds.numpy() if isinstance(x, np.ndarray) else seeds
 
@@ -148,17 +129,16 @@ def kmeans(x, k: int, iters: int = 5, init="k-means++", generator: torch.Generat
     Raises ValueError for k outside [1, N], iters < 0, an unknown init, NaN/inf in x.
     """
     t = _points(x)
-    k = check_count(k, "k", 1, t.shape[0], " (the number of rows of x)")
-    iters = check_count(iters, "iters", 0)
+    k = chk.check_count(k, "k", 1, t.shape[0], "N")
+    iters = chk.check_count(iters, "iters", 0)
     if isinstance(init, str):
         chk.check_choice(init, INITS, "init")
         if init == "k-means++":
             seeds, idx, dist = _seed(t, k, generator, backend)
-            centroids = t[seeds].to(compute_dtype(t.dtype))
+            centroids = t[seeds].to(chk.compute_dtype(t.dtype))
         else:
-            perm = torch.randperm(t.shape[0], generator=generator,
-                                  device=generator.device if generator is not None else "cpu")
-            centroids = t[perm[:k].to(t.device)].to(compute_dtype(t.dtype))
+            perm = chk.permutation(generator, t.shape[0])
+            centroids = t[perm[:k].to(t.device)].to(chk.compute_dtype(t.dtype))
             dist, idx = _assign(t, centroids, chunk_size, backend)
     else:
         centroids = _centroids(init, t, "init")
@@ -169,10 +149,10 @@ def kmeans(x, k: int, iters: int = 5, init="k-means++", generator: torch.Generat
     for _ in range(iters):
         sums = torch.zeros(k, t.shape[1], dtype=torch.float64, device=t.device)
         counts = torch.zeros(k, dtype=torch.int64, device=t.device)
-        for i, j in _chunks(t.shape[0], chunk_size):  # chunk order: a fixed float64 summation order
+        for i, j in chk.chunks(t.shape[0], chunk_size):  # chunk order: a fixed float64 summation order
             s, c = sums_fn(t[i:j], idx[i:j], k)
             sums += s
             counts += c
         centroids = lloyd_update(centroids, sums, counts)
         dist, idx = _assign(t, centroids, chunk_size, backend)
-    return _out((centroids, idx, dist), isinstance(x, np.ndarray))
+    return chk.numpy_out((centroids, idx, dist), isinstance(x, np.ndarray))

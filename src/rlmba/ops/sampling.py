@@ -26,10 +26,12 @@ from __future__ import annotations
 import torch
 
 from .. import _checks as chk
-from .._dispatch import dispatch
-from .seeding import check_budget, uniforms
+from .._dispatch import declare_op, dispatch
 
 __all__ = ["plackett_luce_sample", "plackett_luce_log_prob"]
+
+declare_op("plackett_luce_sample")
+declare_op("plackett_luce_log_prob", differentiable=True)
 
 
 def _logits(logits) -> torch.Tensor:
@@ -103,7 +105,7 @@ def plackett_luce_sample(logits, b: int, generator: torch.Generator | None = Non
     """
     z = _logits(logits)
     finite = int(torch.isfinite(z).sum())
-    b = check_budget(b, finite, "b", "the number of finite logits")
-    u = uniforms(generator, z.shape[0], z.device)
+    b = chk.check_count(b, "b", 1, finite, "the number of finite logits")
+    u = chk.uniforms(generator, z.shape[0], z.device)
     fn = dispatch("plackett_luce_sample", z.device.type, backend or "torch", dtype=z.dtype)
     return fn(z, u, b)

@@ -13,28 +13,35 @@ arithmetic gives in the reference: NaN for ``variance`` and ``entropy``, 0 for `
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import _checks as chk
-from .._dispatch import dispatch
-from ..reference.scoring import KINDS, RULES, compute_dtype
+from .._dispatch import declare_op, dispatch
+from ..reference.scoring import KINDS, RULES
 
 DEFAULT_CHUNK = 1 << 20
 
+declare_op("fuse_evidence", ("dtype", "rule", "C"), differentiable=True)
+declare_op("dirichlet_uncertainty", ("dtype", "kind", "C"), differentiable=True)
+declare_op("efda_scores", ("dtype", "kind", "C"), differentiable=True)
+declare_op("uncertainty_scores", ("dtype", "C"), public=("uncertainty_scores", "entropy", "margin", "least_confidence"),
+           differentiable=True)
+declare_op("bald", ("dtype", "C"), differentiable=True)
 
-def _chunks(n: int, chunk_size: int | None):
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size: expected a positive int or None, got {chunk_size!r}")
-    step = n if chunk_size is None else chunk_size
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
 
-
-def _numpy_out(result, was_numpy: bool):
-    if not was_numpy:
-        return result
-    if isinstance(result, tuple):
-        return tuple(r.numpy() for r in result)
-    return result.numpy()
+def _by_rows(n: int, chunk_size: int | None, run):
+    """``run(i, j)`` on each row chunk [i, j); with several chunks, each result (a tensor or a
+    tuple of tensors, rows along the last dimension) is written into one preallocated output."""
+    spans = chk.chunks(n, chunk_size)
+    first = run(*spans[0])
+    if len(spans) == 1:
+        return first
+    parts = first if isinstance(first, tuple) else (first,)
+    outs = tuple(p.new_empty((*p.shape[:-1], n)) for p in parts)
+    for (i, j) in spans:
+        parts = first if i == 0 else run(i, j)
+        for out, part in zip(outs, parts if isinstance(parts, tuple) else (parts,)):
+            out[..., i:j] = part
+    return outs if isinstance(first, tuple) else outs[0]
 
 
 def fuse_evidence(logits, weights=None, temperatures=None, rule: str = "weighted", *, backend=None):
@@ -60,7 +67,7 @@ def fuse_evidence(logits, weights=None, temperatures=None, rule: str = "weighted
     w = chk.modality_weights(weights, len(zs)) if rule == "weighted" else None
     t = chk.temperatures_of(temperatures, len(zs))
     fn = dispatch("fuse_evidence", zs[0].device.type, backend, dtype=zs[0].dtype, rule=rule, C=zs[0].shape[1])
-    return _numpy_out(fn(zs, w, t, rule), was_numpy)
+    return chk.numpy_out(fn(zs, w, t, rule), was_numpy)
 
 
 def dirichlet_uncertainty(alpha, kind: str = "variance", *, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
@@ -78,13 +85,8 @@ def dirichlet_uncertainty(alpha, kind: str = "variance", *, chunk_size: int | No
     chk.check_choice(kind, KINDS, "kind")
     fn = dispatch("dirichlet_uncertainty", a.device.type, backend, dtype=a.dtype, kind=kind, C=a.shape[1])
     a = chk.row_contiguous(a)
-    chunks = _chunks(a.shape[0], chunk_size)
-    if len(chunks) == 1:
-        return _numpy_out(fn(a, kind), isinstance(alpha, np.ndarray))
-    out = torch.empty(a.shape[0], dtype=compute_dtype(a.dtype), device=a.device)
-    for i, j in chunks:
-        out[i:j] = fn(a[i:j], kind)
-    return _numpy_out(out, isinstance(alpha, np.ndarray))
+    out = _by_rows(a.shape[0], chunk_size, lambda i, j: fn(a[i:j], kind))
+    return chk.numpy_out(out, isinstance(alpha, np.ndarray))
 
 
 def efda_scores(logits, weights=None, temperatures=None, kind: str = "variance", *,
@@ -105,15 +107,8 @@ def efda_scores(logits, weights=None, temperatures=None, kind: str = "variance",
     t = chk.temperatures_of(temperatures, len(zs))
     chk.check_choice(kind, KINDS, "kind")
     fn = dispatch("efda_scores", zs[0].device.type, backend, dtype=zs[0].dtype, kind=kind, C=zs[0].shape[1])
-    n, dtype = zs[0].shape[0], compute_dtype(zs[0].dtype)
-    chunks = _chunks(n, chunk_size)
-    if len(chunks) == 1:
-        return _numpy_out(fn(zs, w, t, kind), was_numpy)
-    u_fused = torch.empty(n, dtype=dtype, device=zs[0].device)
-    u_modal = torch.empty(len(zs), n, dtype=dtype, device=zs[0].device)
-    for i, j in chunks:
-        u_fused[i:j], u_modal[:, i:j] = fn([z[i:j] for z in zs], w, t, kind)
-    return _numpy_out((u_fused, u_modal), was_numpy)
+    out = _by_rows(zs[0].shape[0], chunk_size, lambda i, j: fn([z[i:j] for z in zs], w, t, kind))
+    return chk.numpy_out(out, was_numpy)
 
 
 def _class_scores(x, from_logits: bool, chunk_size, backend, name="probs"):
@@ -125,13 +120,7 @@ def _class_scores(x, from_logits: bool, chunk_size, backend, name="probs"):
         raise ValueError(f"{name}: margin scores need at least 2 classes, got C = {t.shape[1]}")
     fn = dispatch("uncertainty_scores", t.device.type, backend, dtype=t.dtype, C=t.shape[1])
     t = chk.row_contiguous(t)
-    chunks = _chunks(t.shape[0], chunk_size)
-    if len(chunks) == 1:
-        return fn(t, from_logits), isinstance(x, np.ndarray)
-    out = torch.empty(3, t.shape[0], dtype=compute_dtype(t.dtype), device=t.device)
-    for i, j in chunks:
-        out[:, i:j] = fn(t[i:j], from_logits)
-    return out, isinstance(x, np.ndarray)
+    return _by_rows(t.shape[0], chunk_size, lambda i, j: fn(t[i:j], from_logits)), isinstance(x, np.ndarray)
 
 
 def uncertainty_scores(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
@@ -143,25 +132,25 @@ def uncertainty_scores(probs, *, from_logits: bool = False, chunk_size: int | No
     class). Probability rows are not checked to sum to 1.
     """
     out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
-    return _numpy_out(out, was_numpy)
+    return chk.numpy_out(out, was_numpy)
 
 
 def entropy(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
     """Predictive entropy ``[N]`` in nats (higher = more uncertain); see :func:`uncertainty_scores`."""
     out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
-    return _numpy_out(out[0], was_numpy)
+    return chk.numpy_out(out[0], was_numpy)
 
 
 def margin(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
     """Top-two probability margin p_(1) - p_(2) ``[N]`` (smaller = more uncertain)."""
     out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
-    return _numpy_out(out[1], was_numpy)
+    return chk.numpy_out(out[1], was_numpy)
 
 
 def least_confidence(probs, *, from_logits: bool = False, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
     """Least confidence 1 - p_(1) ``[N]`` (higher = more uncertain)."""
     out, was_numpy = _class_scores(probs, from_logits, chunk_size, backend)
-    return _numpy_out(out[2], was_numpy)
+    return chk.numpy_out(out[2], was_numpy)
 
 
 def bald(probs, *, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
@@ -176,11 +165,5 @@ def bald(probs, *, chunk_size: int | None = DEFAULT_CHUNK, backend=None):
         raise ValueError("probs: no MC samples (S = 0)")
     chk.check_nonempty(t.shape[1], "probs")
     fn = dispatch("bald", t.device.type, backend, dtype=t.dtype, C=t.shape[2])
-    t = t if t.stride(-1) == 1 and t.stride(-2) == t.shape[-1] else t.contiguous()
-    chunks = _chunks(t.shape[1], chunk_size)
-    if len(chunks) == 1:
-        return _numpy_out(fn(t), isinstance(probs, np.ndarray))
-    out = torch.empty(t.shape[1], dtype=compute_dtype(t.dtype), device=t.device)
-    for i, j in chunks:
-        out[i:j] = fn(t[:, i:j])
-    return _numpy_out(out, isinstance(probs, np.ndarray))
+    t = chk.row_contiguous(t)
+    return chk.numpy_out(_by_rows(t.shape[1], chunk_size, lambda i, j: fn(t[:, i:j])), isinstance(probs, np.ndarray))

@@ -11,13 +11,11 @@ distances, and the same result for any thread count):
 =================  ===============================================  ================================
 op                 arguments                                        returns
 =================  ===============================================  ================================
-topb_select        x [n] contiguous float32|float64; b >= 1 (may    int64 [min(b, #non-NaN in x)]
-                   exceed n); largest: bool                         local indices, best first
-k_center_greedy    pool [N, D] rows contiguous, float16|bfloat16|   int64 [b] pool indices, pick
-                   float32|float64; b (1 <= b <= N - E);            order
-                   labeled [L, D] contiguous in the pool's compute
-                   dtype (L may be 0); exclude int64 [E] sorted
-                   unique pool indices (already centers); metric
+topb_select        x [n] contiguous float32|float64; 1 <= b <= n;   int64 [min(b, #non-NaN in x)]
+                   largest: bool                                    local indices, best first
+k_center_greedy    a KCenter class (:mod:`rlmba.backends.kcenter`),     its primitives; :func:`greedy`
+                   called as cls(pool [N, D] rows contiguous,       runs the set-up and the picks
+                   metric)
 =================  ===============================================  ================================
 
 - topb_select: best = largest (or smallest) value, ties -> lower index, -0.0 == +0.0, NaN never
@@ -32,71 +30,21 @@ k_center_greedy    pool [N, D] rows contiguous, float16|bfloat16|   int64 [b] po
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
 import torch
 
 from .. import _checks as chk
-from .._dispatch import dispatch
-from ..reference.selection import METRICS
+from .._dispatch import declare_op, dispatch
+from ..reference.selection import METRICS, pool_mean
 
 __all__ = ["topb_select", "k_center_greedy"]
 
+declare_op("topb_select")
+declare_op("k_center_greedy", ("dtype", "metric"))
+
 TOPB_CHUNK = 1 << 24  # scores per backend call: bounds what a memmap or the torch sort holds
-CHECK_ROWS = 1 << 16  # rows per step of the finite / zero-norm scans
-
-
-# ---------------------------------------------------------------- shared validation helpers
-def check_count(value, name: str, low: int, high: int | None = None, what: str = "") -> int:
-    """An int in [low, high] (bool is not an int here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"{low} <= {name}" + (f" <= {high}{what}" if high is not None else "")
-        raise ValueError(f"{name}: expected {bound}, got {value}")
-    return value
-
-
-def numpy_chunk(a: np.ndarray) -> torch.Tensor:
-    """Zero-copy torch view of a numpy array, read-only ones (e.g. memmaps) included: rlmba only
-    reads it, so torch's 'not writable' warning does not apply."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(a)
-
-
-def as_tensor(x, name: str) -> torch.Tensor:
-    return numpy_chunk(x) if isinstance(x, np.ndarray) else chk.as_tensor(x, name)
-
-
-def check_finite_rows(t: torch.Tensor, name: str, nonzero_rows: bool = False) -> None:
-    """No NaN/inf in t [N, D] (and, for cosine, no all-zero row).
-
-    Fast path, one read: NaN and inf propagate into the sum of all entries (or into the row
-    norms); only when that is not finite (possibly a finite overflow) or a norm is 0 does the
-    exact scan run, in bounded row blocks, to name the offending row.
-    """
-    if t.numel() == 0:
-        return
-    if nonzero_rows:
-        norms = torch.linalg.vector_norm(t, dim=1)
-        if bool(torch.isfinite(norms).all()) and bool((norms > 0).all()):
-            return
-    elif bool(torch.isfinite(t.sum())):
-        return
-    elif t.dtype in (torch.float16, torch.bfloat16) and bool(torch.isfinite(t.sum(dtype=torch.float32))):
-        return  # a half-precision total overflows easily: retry in float32 before the exact scan
-    for i in range(0, t.shape[0], CHECK_ROWS):
-        block = t[i:i + CHECK_ROWS]
-        if not bool(torch.isfinite(block).all()):
-            bad = i + int(torch.nonzero(~torch.isfinite(block).all(1))[0])
-            raise ValueError(f"{name}: row {bad} contains NaN or inf")
-        if nonzero_rows and not bool(block.ne(0).any(1).all()):
-            bad = i + int(torch.nonzero(~block.ne(0).any(1))[0])
-            raise ValueError(f"{name}: row {bad} is all zeros; the cosine distance is undefined there")
 
 
 # ================================================================ top-b
@@ -106,7 +54,7 @@ def _score_chunks(scores, chunk_size: int):
         if scores.ndim != 1:
             raise ValueError(f"scores: expected a 1-D tensor [N], got shape {tuple(scores.shape)}")
         for i in range(0, scores.shape[0], chunk_size):  # a memmap is read one chunk at a time
-            yield i, as_tensor(scores[i:i + chunk_size], "scores")
+            yield i, chk.as_tensor(scores[i:i + chunk_size], "scores")
         return
     if isinstance(scores, (str, bytes)) or not isinstance(scores, Iterable):
         raise TypeError("scores: expected a 1-D tensor, a numpy array (memmaps included) or an iterable "
@@ -115,8 +63,8 @@ def _score_chunks(scores, chunk_size: int):
         if not (isinstance(item, tuple) and len(item) == 2):
             raise TypeError(f"scores: an iterable must yield (offset, chunk) pairs, got {type(item).__name__}")
         offset, chunk = item
-        offset = check_count(offset, "scores (chunk offset)", 0)
-        t = as_tensor(chunk, "scores (chunk)")
+        offset = chk.check_count(offset, "scores (chunk offset)", 0)
+        t = chk.as_tensor(chunk, "scores (chunk)")
         if t.ndim != 1:
             raise ValueError(f"scores: chunk at offset {offset} is not 1-D (shape {tuple(t.shape)})")
         for i in range(0, t.shape[0], chunk_size):
@@ -151,8 +99,8 @@ def topb_select(scores, b: int, largest: bool = True, *, chunk_size: int = TOPB_
 
         picks = rlmba.topb_select(q, 1000)            # q: [N] acquisition scores
     """
-    b = check_count(b, "b", 1)
-    chunk_size = check_count(chunk_size, "chunk_size", 1)
+    b = chk.check_count(b, "b", 1)
+    chunk_size = chk.check_count(chunk_size, "chunk_size", 1)
     if not isinstance(largest, bool):
         raise TypeError(f"largest: expected a bool, got {type(largest).__name__}")
     best, spans, device, was_numpy = None, [], None, isinstance(scores, np.ndarray)
@@ -166,7 +114,7 @@ def topb_select(scores, b: int, largest: bool = True, *, chunk_size: int = TOPB_
             continue
         t = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t.contiguous()
         fn = dispatch("topb_select", t.device.type, backend, dtype=t.dtype)
-        local = fn(t, b, largest)
+        local = fn(t, min(b, t.shape[0]), largest)
         values, idx = t[local].double() + 0.0, local + offset
         best = (values, idx) if best is None else _merge(best, values, idx, b, largest)
     spans.sort()
@@ -183,14 +131,14 @@ def topb_select(scores, b: int, largest: bool = True, *, chunk_size: int = TOPB_
 def _labeled(labeled, x: torch.Tensor, metric: str):
     """(labeled rows [L, D] in the compute dtype, excluded pool indices [E] sorted unique)."""
     N, D = x.shape
-    cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    cdtype = chk.compute_dtype(x.dtype)
     none = torch.empty(0, dtype=torch.int64, device=x.device)
     if labeled is None:
         return torch.empty(0, D, dtype=cdtype, device=x.device), none
     if isinstance(labeled, (list, tuple, range)):
         arr = np.asarray(labeled)
         labeled = torch.as_tensor(arr if arr.size and arr.dtype == np.bool_ else arr.astype(np.int64).reshape(-1))
-    t = as_tensor(labeled, "labeled").to(x.device)
+    t = chk.as_tensor(labeled, "labeled").to(x.device)
     if t.dtype == torch.bool:
         if t.shape != (N,):
             raise ValueError(f"labeled: a boolean mask must have shape [N] = [{N}], got {tuple(t.shape)}")
@@ -207,7 +155,7 @@ def _labeled(labeled, x: torch.Tensor, metric: str):
     if t.ndim != 2 or t.shape[1] != D:
         raise ValueError(f"labeled: expected pool indices [L] or features [L, D] with D = {D}, got shape "
                          f"{tuple(t.shape)}")
-    check_finite_rows(t, "labeled", nonzero_rows=metric == "cosine")
+    chk.check_finite(t, "labeled", nonzero_rows=metric == "cosine")
     return chk.row_contiguous(t.to(cdtype)), none
 
 
@@ -233,17 +181,32 @@ def k_center_greedy(pool, b: int, labeled=None, metric: str = "euclidean", *, ba
 
         picks = rlmba.k_center_greedy(feats, 100, labeled=labeled_idx)
     """
-    x = as_tensor(pool, "pool")
-    chk.check_float(x, "pool")
-    chk.check_ndim(x, 2, "pool", "[N, D]")
-    chk.check_nonempty(x.shape[0], "pool")
-    if x.shape[1] == 0:
-        raise ValueError("pool: no feature dimensions (D = 0)")
+    x = chk.float_matrix(pool, "pool")
     chk.check_choice(metric, METRICS, "metric")
-    check_finite_rows(x, "pool", nonzero_rows=metric == "cosine")
+    chk.check_finite(x, "pool", nonzero_rows=metric == "cosine")
     lab, exclude = _labeled(labeled, x, metric)
     free = x.shape[0] - exclude.numel()
-    b = check_count(b, "b", 1, free, f" (the {free} unlabeled pool rows)")
-    fn = dispatch("k_center_greedy", x.device.type, backend, dtype=x.dtype, metric=metric)
-    out = fn(chk.row_contiguous(x), b, lab, exclude, metric)
-    return out.numpy() if isinstance(pool, np.ndarray) else out
+    b = chk.check_count(b, "b", 1, free, "the unlabeled pool rows")
+    primitives = dispatch("k_center_greedy", x.device.type, backend, dtype=x.dtype, metric=metric)
+    out = greedy(primitives(chk.row_contiguous(x), metric), b, lab, exclude)
+    return chk.numpy_out(out, isinstance(pool, np.ndarray))
+
+
+def greedy(kc, b: int, labeled: torch.Tensor, exclude: torch.Tensor) -> torch.Tensor:
+    """k-center greedy with one backend's primitives ``kc`` (:class:`rlmba.backends.kcenter.KCenter`):
+    the set-up every backend shares, then ``b`` picks.
+
+    ``mind`` (distance to the nearest centre) starts at +inf, or at the distance to the labeled
+    rows ``[L, D]``; the excluded pool rows ``[E]`` (centres already) go to -inf. The first pick is
+    the arg-max of ``mind`` (the lowest index among equals), or, with no centres at all, the row
+    farthest from the pool mean (:func:`rlmba.reference.selection.pool_mean`).
+    """
+    mind = torch.full((kc.pool.shape[0],), float("inf"), dtype=kc.dtype, device=kc.pool.device)
+    if labeled.shape[0]:
+        kc.labeled_min(labeled, mind)
+    mind[exclude] = float("-inf")
+    if labeled.shape[0] or exclude.numel():
+        first = int(torch.argmax(mind))  # first maximum: lowest index
+    else:
+        first = kc.farthest(pool_mean(kc.pool, kc.metric))
+    return kc.picks(mind, first, b)

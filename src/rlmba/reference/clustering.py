@@ -1,36 +1,32 @@
 """Pure-PyTorch reference of the clustering ops: the specification every backend is tested against.
 
-EFDA's diversity term (RL-MBA, METHOD.md step 5) is d(x) = the Euclidean distance (not squared)
+EFDA's diversity term (RL-MBA, step 5 of docs/method.md) is d(x) = the Euclidean distance (not squared)
 of x to its nearest centroid, after k-means++ seeding with k = b and at most 5 Lloyd iterations.
 Inputs are already validated by :mod:`rlmba.ops.clustering` (its docstring holds the backend
 contract these functions follow). Half inputs compute in float32, float64 in float64.
 
 - Nearest centroid: arg-min of |c_j|^2 - 2 x.c_j (ties -> lowest j), then the distance to that
   centroid recomputed directly, sqrt(sum (x - c)^2): no cancellation, 0 for a row equal to it.
-- k-means++ (Arthur & Vassilvitskii 2007) with the random numbers given: pick 0 = floor(u[0] n);
-  pick s = the D^2 sample of :func:`d2_pick` with u[s], where w = squared distance to the nearest
-  pick. Rows equal to a pick have w = 0 exactly, so no row is ever picked twice.
+- k-means++ with the random numbers given: pick 0 = floor(u[0] n); pick s = the D^2 sample of
+  :func:`rlmba.reference.kmeanspp.d2_pick` with u[s], w = squared distance to the nearest pick.
+  Rows equal to a pick have w = 0 exactly, so no row is ever picked twice.
 - Lloyd: a centroid becomes the float64 mean of its rows; an empty cluster keeps its centroid.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from .._checks import compute_dtype
+from .kmeanspp import d2_pick, uniform_pick
 from .selection import row_sq_norms
 
-BLOCK = 2048  # D^2 sampling: rows per block of the fixed-order float64 prefix sums
 REFINE_RTOL = 1e-3  # same rule as rlmba.reference.selection: direct distance below this scale
 TILE_ELEMENTS = 1 << 24  # bound on every [rows, k] matrix this module builds (64 MiB in float32)
 
 
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def rounded_sqrt(t: torch.Tensor) -> torch.Tensor:
     """sqrt correctly rounded to t's dtype, as C's sqrtf and numba's np.sqrt give: float32 through
-    float64 (exact, then one rounding). torch's float32 sqrt on this CPU can be 1 ulp off
+    float64 (exact, then one rounding). torch's float32 sqrt can be 1 ulp off on some CPUs
     (sqrt(19) -> 4.3588986 instead of 4.3588991), which made backends that round correctly
     disagree with the reference."""
     return t.sqrt() if t.dtype == torch.float64 else t.double().sqrt().to(t.dtype)
@@ -52,27 +48,6 @@ def nearest_centroid(x: torch.Tensor, centroids: torch.Tensor):
     return dist, idx
 
 
-def d2_pick(w: torch.Tensor, u: float, picked: torch.Tensor) -> int:
-    """One D^2-sampling step: the row i whose prefix sum P_i is the first to exceed u * total.
-
-    The float64 prefix sums have a fixed order, so every backend and thread count agrees to the
-    bit: sequential sums within blocks of ``BLOCK`` rows (Q), block ends O_b = O_{b-1} + Q_last(b)
-    summed sequentially, P_i = O_{b-1} + Q_i (O_{-1} = 0). P never decreases and P_i > P_{i-1}
-    only when w_i > 0, so the pick has w > 0. Rounding can leave u * total >= every P (u close
-    to 1): then the last row with w > 0. total == 0 (every row duplicates a pick): the lowest
-    unpicked row.
-    """
-    n = w.shape[0]
-    q = F.pad(w.to(torch.float64), (0, (-n) % BLOCK)).view(-1, BLOCK).cumsum(1)  # sequential per row
-    ends = q[:, -1].cumsum(0)
-    total = ends[-1]
-    if not total > 0:
-        return int(torch.nonzero(~picked)[0])
-    prefix = (q + F.pad(ends[:-1], (1, 0))[:, None]).view(-1)[:n]
-    i = int(torch.searchsorted(prefix, u * total, right=True))
-    return i if i < n else int(torch.nonzero(w > 0)[-1])
-
-
 def kmeanspp(x: torch.Tensor, k: int, u: torch.Tensor):
     """``(seeds [k], idx [n], dist [n])``: k-means++ seeds (row indices, pick order), and the
     nearest seed (position in ``seeds``, ties -> earliest) and its Euclidean distance per row.
@@ -87,7 +62,7 @@ def kmeanspp(x: torch.Tensor, k: int, u: torch.Tensor):
     a = torch.zeros(n, dtype=torch.int64, device=x.device)
     picked = torch.zeros(n, dtype=torch.bool, device=x.device)
     seeds = []
-    pick = min(n - 1, int(float(u[0]) * n))
+    pick = uniform_pick(float(u[0]), n)
     for s in range(k):
         seeds.append(pick)
         picked[pick] = True

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import compute_dtype
 
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def gumbel(u: torch.Tensor) -> torch.Tensor:

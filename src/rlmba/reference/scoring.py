@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import compute_dtype
+
 KINDS = ("variance", "vacuity", "entropy")
 RULES = ("weighted", "ds")
 
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def evidence(z: torch.Tensor, temperature: float) -> torch.Tensor:

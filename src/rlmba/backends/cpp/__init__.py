@@ -1,4 +1,5 @@
-"""The C++/OpenMP backend (rlmba._C): CPU tensors, float32 and float64 kernels."""
-from ... import _C  # (ImportError here = "not built": the reason the backend is unusable)
+"""The C++/OpenMP backend (rlmba._C): CPU tensors, float32 and float64 kernels (half inputs are
+read as they are or widened per chunk). ``rlmba._C`` missing is the reason it cannot run."""
+from ..._dispatch import Backend
 
-_C.cpu_isa()  # ValueError for an RLMBA_CPU_ISA this CPU lacks: then that is the reason
+BACKEND = Backend("cpp", devices=("cpu",), rank=0, requires=("rlmba._C",))

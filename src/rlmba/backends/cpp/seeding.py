@@ -1,33 +1,20 @@
 """The C++/OpenMP backend of the seeding ops (csrc/cpu/seeding.cpp): CPU, float32 and float64.
 
-The extension reads the validated tensors through their data_ptr()s (no copies); the tensors stay
-referenced here for the duration of the call. The GIL is released inside.
+The extension reads the validated tensors through DLPack (no copies) and checks them again; the
+GIL is released inside.
 """
 import torch
 
 from ... import _C
-from ..._dispatch import implements
-
-
-def _supports(dtype=None, **_):
-    return [] if dtype in (None, torch.float32, torch.float64) else [f"cpp seeding takes float32/float64, got {dtype}"]
+from ..._checks import NATIVE_DTYPES
+from ..seeding import register_gradient_seeding
 
 
 def kmeanspp_gradient(probs, hs, scales, u, b):
     """Shared by both ops; ``scales`` float64 ``[1 or N, M]`` contiguous."""
     out = torch.empty(b, dtype=torch.int64)
-    N, C = probs.shape
-    _C.kmeanspp_gradient(probs.data_ptr(), probs.dtype == torch.float64, N, C, [h.data_ptr() for h in hs],
-                         [h.shape[1] for h in hs], scales.data_ptr(), scales.shape[0] > 1,
-                         u.data_ptr(), b, out.data_ptr())
+    _C.cpu_kmeanspp_gradient(probs, list(hs), scales, u, out, torch.get_num_threads())
     return out
 
 
-@implements("badge_select", "cpp", supports=_supports)
-def badge_select(probs, embeddings, u, b):
-    return kmeanspp_gradient(probs, [embeddings], torch.ones(1, 1, dtype=torch.float64), u, b)
-
-
-@implements("bmmal_select", "cpp", supports=_supports)
-def bmmal_select(probs, hs, scales, u, b):
-    return kmeanspp_gradient(probs, hs, scales, u, b)
+register_gradient_seeding("cpp", kmeanspp_gradient, NATIVE_DTYPES)

@@ -13,13 +13,10 @@ from __future__ import annotations
 import torch
 
 from ... import _C
+from ..._checks import compute_dtype
 from ..._dispatch import implements
+from .runtime import STORAGE, stream
 from ...reference.clustering import BLOCK, TILE_ELEMENTS
-from .selection import STORAGE, _stream
-
-
-def _cdt(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 @implements("nearest_centroid", "cuda")
@@ -35,14 +32,14 @@ def nearest_centroid(x, centroids):
         xt = x[i:i + step].to(cdt).contiguous()
         g = xt @ centroids.T
         _C.cuda_nearest_centroid(g.data_ptr(), xt.data_ptr(), centroids.data_ptr(), c_sq.data_ptr(), xt.shape[0], k,
-                                 D, dist[i:].data_ptr(), idx[i:].data_ptr(), cdt == torch.float64, _stream(x))
+                                 D, dist[i:].data_ptr(), idx[i:].data_ptr(), cdt == torch.float64, stream(x))
     return dist, idx
 
 
-@implements("kmeanspp", "cuda")
+@implements("kmeans_plusplus", "cuda")
 def kmeanspp(x, k, u):
     n, D = x.shape
-    dev, cdt = x.device, _cdt(x.dtype)
+    dev, cdt = x.device, compute_dtype(x.dtype)
     u = u.to(device=dev, dtype=torch.float64).contiguous()
     seeds = torch.empty(k, dtype=torch.int64, device=dev)
     w = torch.empty(n, dtype=cdt, device=dev)
@@ -53,7 +50,7 @@ def kmeanspp(x, k, u):
     center = torch.empty(D, dtype=cdt, device=dev)
     _C.cuda_kmeanspp(x.data_ptr(), STORAGE[x.dtype], n, D, k, u.data_ptr(), seeds.data_ptr(), w.data_ptr(),
                      a.data_ptr(), picked.data_ptr(), block_sum.data_ptr(), cc2.data_ptr(), center.data_ptr(),
-                     _stream(x))
+                     stream(x))
     return seeds, a, w.sqrt_()
 
 
@@ -63,5 +60,5 @@ def cluster_sums(x, idx, k):
     counts = torch.zeros(k, dtype=torch.int64, device=x.device)
     idx = idx.contiguous()
     _C.cuda_cluster_sums(x.data_ptr(), STORAGE[x.dtype], x.shape[0], x.shape[1], idx.data_ptr(), sums.data_ptr(),
-                         counts.data_ptr(), _stream(x))
+                         counts.data_ptr(), stream(x))
     return sums, counts

@@ -13,15 +13,11 @@ from __future__ import annotations
 import torch
 
 from ... import _C
+from ..._checks import FLOAT_DTYPES
 from ..._dispatch import implements
+from .runtime import stream
 
 _NATIVE = (torch.float32, torch.float64)
-
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and not dtype.is_floating_point:
-        return [f"cuda computes floating dtypes only, got {dtype}"]
-    return []
 
 
 def _prepare(t: torch.Tensor, name: str) -> torch.Tensor:
@@ -31,16 +27,12 @@ def _prepare(t: torch.Tensor, name: str) -> torch.Tensor:
     return t
 
 
-def _stream(t: torch.Tensor) -> int:
-    return torch.cuda.current_stream(t.device).cuda_stream
-
-
 def _on(t: torch.Tensor):
     """Launch on the tensor's device (the kernels run on the current CUDA device)."""
     return torch.cuda.device(t.device)
 
 
-@implements("fuse_evidence", "cuda", supports=_supports)
+@implements("fuse_evidence", "cuda", dtypes=FLOAT_DTYPES)
 def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Tensor:
     zs = [_prepare(z, f"zs[{m}]") for m, z in enumerate(zs)]
     n, C = zs[0].shape
@@ -48,11 +40,11 @@ def fuse_evidence(zs, weights, temperatures, rule: str = "weighted") -> torch.Te
     if n:
         with _on(out):
             _C.cuda_fuse_evidence([z.data_ptr() for z in zs], n, C, list(weights or ()), list(temperatures), rule,
-                                  out.data_ptr(), out.dtype == torch.float64, _stream(out))
+                                  out.data_ptr(), out.dtype == torch.float64, stream(out))
     return out
 
 
-@implements("dirichlet_uncertainty", "cuda", supports=_supports)
+@implements("dirichlet_uncertainty", "cuda", dtypes=FLOAT_DTYPES)
 def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.Tensor:
     alpha = _prepare(alpha, "alpha")
     n, C = alpha.shape
@@ -60,11 +52,11 @@ def dirichlet_uncertainty(alpha: torch.Tensor, kind: str = "variance") -> torch.
     if n:
         with _on(out):
             _C.cuda_dirichlet_uncertainty(alpha.data_ptr(), n, C, kind, out.data_ptr(), out.dtype == torch.float64,
-                                          _stream(out))
+                                          stream(out))
     return out
 
 
-@implements("efda_scores", "cuda", supports=_supports)
+@implements("efda_scores", "cuda", dtypes=FLOAT_DTYPES)
 def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     zs = [_prepare(z, f"zs[{m}]") for m, z in enumerate(zs)]
     n, C = zs[0].shape
@@ -73,11 +65,11 @@ def efda_scores(zs, weights, temperatures, kind: str = "variance"):
     if n:
         with _on(u_fused):
             _C.cuda_efda_scores([z.data_ptr() for z in zs], n, C, list(weights), list(temperatures), kind,
-                                u_fused.data_ptr(), u_modal.data_ptr(), u_fused.dtype == torch.float64, _stream(u_fused))
+                                u_fused.data_ptr(), u_modal.data_ptr(), u_fused.dtype == torch.float64, stream(u_fused))
     return u_fused, u_modal
 
 
-@implements("uncertainty_scores", "cuda", supports=_supports)
+@implements("uncertainty_scores", "cuda", dtypes=FLOAT_DTYPES)
 def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tensor:
     x = _prepare(x, "x")
     n, C = x.shape
@@ -85,11 +77,11 @@ def uncertainty_scores(x: torch.Tensor, from_logits: bool = False) -> torch.Tens
     if n:
         with _on(out):
             _C.cuda_uncertainty_scores(x.data_ptr(), n, C, bool(from_logits), out.data_ptr(), out.dtype == torch.float64,
-                                       _stream(out))
+                                       stream(out))
     return out
 
 
-@implements("bald", "cuda", supports=_supports)
+@implements("bald", "cuda", dtypes=FLOAT_DTYPES)
 def bald(probs: torch.Tensor) -> torch.Tensor:
     """probs [S, n, C]: rows contiguous; the sample stride may exceed n C (a chunk of the pool)."""
     probs = _prepare(probs, "probs")
@@ -98,5 +90,5 @@ def bald(probs: torch.Tensor) -> torch.Tensor:
     if n:
         with _on(out):
             _C.cuda_bald(probs.data_ptr(), S, n, C, probs.stride(0), out.data_ptr(), out.dtype == torch.float64,
-                         _stream(out))
+                         stream(out))
     return out

@@ -7,13 +7,11 @@ the workspace comes from torch's caching allocator, so nothing is allocated or l
 import torch
 
 from ... import _C
-from ..._dispatch import implements
+from ..._checks import NATIVE_DTYPES
+from ..seeding import register_gradient_seeding
+from .runtime import stream
 
 BLOCK = 2048  # rlmba::seeding::kBlock
-
-
-def _supports(dtype=None, **_):
-    return [] if dtype in (None, torch.float32, torch.float64) else [f"cuda seeding takes float32/float64, got {dtype}"]
 
 
 def kmeanspp_gradient(probs, hs, scales, u, b):
@@ -25,19 +23,10 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     y = torch.empty(N, dtype=torch.int64, device=dev)
     fwork = torch.empty(2 * N + (N + BLOCK - 1) // BLOCK, dtype=torch.float64, device=dev)
     picked = torch.empty(N, dtype=torch.uint8, device=dev)
-    stream = torch.cuda.current_stream(dev).cuda_stream
     _C.cuda_kmeanspp_gradient(probs.data_ptr(), probs.dtype == torch.float64, N, C, len(hs), hptr.data_ptr(),
                               dims.data_ptr(), scales.data_ptr(), scales.shape[0] > 1, u.data_ptr(), b,
-                              out.data_ptr(), y.data_ptr(), fwork.data_ptr(), picked.data_ptr(), stream)
+                              out.data_ptr(), y.data_ptr(), fwork.data_ptr(), picked.data_ptr(), stream(probs))
     return out
 
 
-@implements("badge_select", "cuda", supports=_supports)
-def badge_select(probs, embeddings, u, b):
-    ones = torch.ones(1, 1, dtype=torch.float64, device=probs.device)
-    return kmeanspp_gradient(probs, [embeddings], ones, u, b)
-
-
-@implements("bmmal_select", "cuda", supports=_supports)
-def bmmal_select(probs, hs, scales, u, b):
-    return kmeanspp_gradient(probs, hs, scales, u, b)
+register_gradient_seeding("cuda", kmeanspp_gradient, NATIVE_DTYPES)

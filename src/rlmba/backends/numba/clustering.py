@@ -13,20 +13,13 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from ..._checks import FLOAT_DTYPES, compute_dtype
 from ..._dispatch import implements
-from ...reference.clustering import BLOCK, TILE_ELEMENTS
-
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in _FLOATS:
-        return [f"numba computes float16/bfloat16/float32/float64 inputs, got {dtype}"]
-    return []
+from ...reference.clustering import TILE_ELEMENTS
+from ...reference.kmeanspp import BLOCK
+from .kernels import d2_pick
 
 
-def _cdt(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 @njit(cache=True, parallel=True)
@@ -52,7 +45,7 @@ def _nearest_epilogue(g, x, c, c_sq, dist, idx):
         idx[i] = j
 
 
-@implements("nearest_centroid", "numba", supports=_supports)
+@implements("nearest_centroid", "numba", dtypes=FLOAT_DTYPES)
 def nearest_centroid(x, centroids):
     n, _ = x.shape
     k = centroids.shape[0]
@@ -90,11 +83,11 @@ def _cluster_sums_kernel(x, idx, sums, counts):
         counts[idx[i]] += 1
 
 
-@implements("cluster_sums", "numba", supports=_supports)
+@implements("cluster_sums", "numba", dtypes=FLOAT_DTYPES)
 def cluster_sums(x, idx, k):
     sums = torch.zeros(k, x.shape[1], dtype=torch.float64)
     counts = torch.zeros(k, dtype=torch.int64)
-    xc = x.to(_cdt(x.dtype)).contiguous()  # half: a float32 copy of this row chunk only
+    xc = x.to(compute_dtype(x.dtype)).contiguous()  # half: a float32 copy of this row chunk only
     _cluster_sums_kernel(xc.numpy(), idx.contiguous().numpy(), sums.numpy(), counts.numpy())
     return sums, counts
 
@@ -138,36 +131,6 @@ def _seed_pass(x, c, s, w, a, qlast):
 
 
 @njit(cache=True)
-def _d2_pick(w, u, picked, qlast):
-    """rlmba.reference.clustering.d2_pick with the block sums given: block ends O_b summed
-    serially, the first block whose end exceeds u * total rescanned as O_{b-1} + Q_i."""
-    n = w.shape[0]
-    ends = np.empty(qlast.shape[0])
-    o = 0.0
-    for blk in range(qlast.shape[0]):
-        o += qlast[blk]
-        ends[blk] = o
-    total = ends[-1]
-    if not total > 0:  # only copies of seeds are left: the lowest unpicked row
-        for i in range(n):
-            if not picked[i]:
-                return i
-    target = u * total
-    for blk in range(qlast.shape[0]):
-        if ends[blk] > target:
-            prev = ends[blk - 1] if blk > 0 else 0.0
-            q = 0.0
-            for i in range(blk * BLOCK, min(blk * BLOCK + BLOCK, n)):
-                q += np.float64(w[i])
-                if prev + q > target:
-                    return i
-    for i in range(n - 1, -1, -1):  # rounding: u * total >= every prefix sum
-        if w[i] > 0:
-            return i
-    return 0
-
-
-@njit(cache=True)
 def _kmeanspp_kernel(x, k, u, seeds, w, a):
     n = x.shape[0]
     qlast = np.empty((n + BLOCK - 1) // BLOCK)
@@ -178,13 +141,13 @@ def _kmeanspp_kernel(x, k, u, seeds, w, a):
         picked[pick] = True
         _seed_pass(x, pick, s, w, a, qlast)
         if s + 1 < k:
-            pick = _d2_pick(w, u[s + 1], picked, qlast)
+            pick = d2_pick(w, qlast, picked, u[s + 1])
 
 
-@implements("kmeanspp", "numba", supports=_supports)
+@implements("kmeans_plusplus", "numba", dtypes=FLOAT_DTYPES)
 def kmeanspp(x, k, u):
     n = x.shape[0]
-    xc = x.to(_cdt(x.dtype)).contiguous()  # half: a float32 copy (seeding reads x k times)
+    xc = x.to(compute_dtype(x.dtype)).contiguous()  # half: a float32 copy (seeding reads x k times)
     seeds = torch.empty(k, dtype=torch.int64)
     w = torch.full((n,), float("inf"), dtype=xc.dtype)
     a = torch.zeros(n, dtype=torch.int64)

@@ -1,7 +1,7 @@
 """Vectorisable exp, log, log1p and softplus for numba kernels, in float32 and float64.
 
 numba 0.68 lowers ``math.exp``/``math.log1p`` to scalar libm calls, which LLVM cannot vectorise;
-loops built on them run slower than eager PyTorch (PLATFORM.md). These versions are straight-line
+loops built on them run slower than eager PyTorch (docs/method.md). These versions are straight-line
 polynomial arithmetic plus integer arithmetic on the float's bits (an LLVM ``bitcast``), with every
 special case a select, so a loop calling them vectorises to SIMD once LLVM inlines them.
 

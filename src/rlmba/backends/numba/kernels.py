@@ -32,6 +32,7 @@ import numpy as np
 from numba import carray, njit, prange, types
 from numba.extending import intrinsic
 
+from ...reference.kmeanspp import BLOCK
 from .fastmath import OPTS, as_float, log, softplus
 
 PAR = {**OPTS, "parallel": True}
@@ -263,3 +264,35 @@ def fuse_ds(addresses, n, C, t, out, nparts):
             for r in range(rows):
                 if bad[r]:
                     o[r * C:(r + 1) * C] = nan
+
+
+# ---------------------------------------------------------------- the serial D^2 step
+@njit(cache=True)
+def d2_pick(D, block_sum, picked, u):
+    """The D^2 pick of :mod:`rlmba.reference.kmeanspp` from the block sums of D (= w): the first i
+    whose prefix sum exceeds u * total, the prefix at point i of block k being (block sums
+    0..k-1, added in order) + (D sum of block k up to i), the very sums whose last terms make the
+    total. Used by k-means++ and by BADGE/BMMAL. Returns -1 only for an inconsistent state."""
+    N = D.shape[0]
+    total = 0.0
+    for k in range(block_sum.shape[0]):
+        total += block_sum[k]
+    if not total > 0.0:  # only duplicates of picks remain: the lowest-index unpicked point
+        for i in range(N):
+            if not picked[i]:
+                return i
+        return -1
+    target = u * total
+    offset = 0.0
+    for k in range(block_sum.shape[0]):
+        if offset + block_sum[k] > target:
+            w = 0.0
+            for i in range(k * BLOCK, min(N, k * BLOCK + BLOCK)):
+                w += D[i]
+                if offset + w > target:
+                    return i
+        offset += block_sum[k]
+    for i in range(N - 1, -1, -1):  # rounding left u * total past every prefix
+        if D[i] > 0.0:
+            return i
+    return -1

@@ -15,20 +15,15 @@ import numba
 import numpy as np
 import torch
 
+from ..._checks import FLOAT_DTYPES
 from ..._dispatch import implements
 from ...reference import scoring as ref
 from . import kernels as K
 from . import kernels_classic as KC
 
 _HALF = (torch.float16, torch.bfloat16)
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _KIND = {"variance": K.VARIANCE, "vacuity": K.VACUITY, "entropy": K.ENTROPY}
 
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in _FLOATS:
-        return [f"numba computes float16/bfloat16/float32/float64 inputs, got {dtype}"]
-    return []
 
 
 def _compute(t: torch.Tensor) -> torch.Tensor:
@@ -55,7 +50,7 @@ def _parts() -> int:
     return 4 * numba.get_num_threads()
 
 
-@implements("fuse_evidence", "numba", supports=_supports)
+@implements("fuse_evidence", "numba", dtypes=FLOAT_DTYPES)
 def fuse_evidence(zs, weights, temperatures, rule="weighted"):
     zs, addresses, (t,) = _modalities(zs, [temperatures])
     n, C = zs[0].shape
@@ -70,7 +65,7 @@ def fuse_evidence(zs, weights, temperatures, rule="weighted"):
     return alpha
 
 
-@implements("dirichlet_uncertainty", "numba", supports=_supports)
+@implements("dirichlet_uncertainty", "numba", dtypes=FLOAT_DTYPES)
 def dirichlet_uncertainty(alpha, kind="variance"):
     a = _compute(alpha)
     n, C = a.shape
@@ -81,7 +76,7 @@ def dirichlet_uncertainty(alpha, kind="variance"):
     return out
 
 
-@implements("efda_scores", "numba", supports=_supports)
+@implements("efda_scores", "numba", dtypes=FLOAT_DTYPES)
 def efda_scores(zs, weights, temperatures, kind="variance"):
     zs, addresses, (w, t) = _modalities(zs, [weights, temperatures])
     n, C = zs[0].shape
@@ -91,7 +86,7 @@ def efda_scores(zs, weights, temperatures, kind="variance"):
     return u_fused, u_modal
 
 
-@implements("uncertainty_scores", "numba", supports=_supports)
+@implements("uncertainty_scores", "numba", dtypes=FLOAT_DTYPES)
 def uncertainty_scores(x, from_logits=False):
     x = _compute(x)
     n, C = x.shape
@@ -100,7 +95,7 @@ def uncertainty_scores(x, from_logits=False):
     return out
 
 
-@implements("bald", "numba", supports=_supports)
+@implements("bald", "numba", dtypes=FLOAT_DTYPES)
 def bald(probs):
     p = probs.detach()
     if p.dtype in _HALF:

@@ -17,7 +17,7 @@ pick is serial: the block sums are added in block order, and only the block hold
 is rescanned point by point, continuing the same sequential sum. So the prefix sums, the total
 and hence every pick are the same for any thread count (and equal to the C++ backend's order).
 Pools of one block skip the parallel launch. Each pick is one ``prange`` launch, whose end is a
-barrier: on a loaded machine a descheduled thread delays every pick (the C++ kernel avoids this
+barrier: a descheduled thread delays every pick (the C++ kernel avoids this
 with one parallel region and dynamic block claims, which numba's prange cannot express).
 
 Bytes moved per pick: every point's probs row (C * itemsize) and feature rows
@@ -37,17 +37,13 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from ..._dispatch import implements
+from ..._checks import NATIVE_DTYPES
+from ..seeding import register_gradient_seeding
 from ...reference.seeding import DUPLICATE_RTOL
-from .kernels import _view
+from ...reference.kmeanspp import BLOCK
+from .kernels import _view, d2_pick
 
-BLOCK = 2048  # points per block of the D sums (the contract's fixed order; same as the C++ kernel)
 
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        return [f"numba seeding takes float32/float64 (half is widened by the op), got {dtype}"]
-    return []
 
 
 # ---------------------------------------------------------------- per-point float64 math
@@ -155,37 +151,6 @@ def _update_pass(p, C, addresses, dims, s, s_stride, y, a, D, qc, c, block_sum):
                                        blk * BLOCK, min(N, blk * BLOCK + BLOCK))
 
 
-# ---------------------------------------------------------------- the serial D^2 step
-@njit(cache=True)
-def _d2_pick(D, block_sum, picked, u):
-    """First i whose prefix sum of D exceeds u * total (rule 3 of the reference). The prefix at
-    point i of block k is (block sums 0..k-1, added in order) + (D sum of block k up to i), the
-    very sums whose last terms make the total. Returns -1 only for an inconsistent state."""
-    N = D.shape[0]
-    total = 0.0
-    for k in range(block_sum.shape[0]):
-        total += block_sum[k]
-    if not total > 0.0:  # only duplicates of picks remain: the lowest-index unpicked point
-        for i in range(N):
-            if not picked[i]:
-                return i
-        return -1
-    target = u * total
-    offset = 0.0
-    for k in range(block_sum.shape[0]):
-        if offset + block_sum[k] > target:
-            w = 0.0
-            for i in range(k * BLOCK, min(N, k * BLOCK + BLOCK)):
-                w += D[i]
-                if offset + w > target:
-                    return i
-        offset += block_sum[k]
-    for i in range(N - 1, -1, -1):  # rounding left u * total past every prefix
-        if D[i] > 0.0:
-            return i
-    return -1
-
-
 @njit(cache=True)
 def _kmeanspp(p, C, addresses, dims, s, s_stride, u, out):
     """The whole selection: prepare, first pick = first argmax of a, then len(out) - 1 D^2 steps."""
@@ -208,7 +173,7 @@ def _kmeanspp(p, C, addresses, dims, s, s_stride, u, out):
             block_sum[0] = _update_block(p, C, addresses, dims, s, s_stride, y, a, D, qc, c, 0, N)
         else:
             _update_pass(p, C, addresses, dims, s, s_stride, y, a, D, qc, c, block_sum)
-        c = _d2_pick(D, block_sum, picked, u[t - 1])
+        c = d2_pick(D, block_sum, picked, u[t - 1])
         if c < 0:
             return False
         out[t] = c
@@ -240,11 +205,4 @@ def kmeanspp_gradient(probs, hs, scales, u, b):
     return out
 
 
-@implements("badge_select", "numba", supports=_supports)
-def badge_select(probs, embeddings, u, b):
-    return kmeanspp_gradient(probs, [embeddings], torch.ones(1, 1, dtype=torch.float64), u, b)
-
-
-@implements("bmmal_select", "numba", supports=_supports)
-def bmmal_select(probs, hs, scales, u, b):
-    return kmeanspp_gradient(probs, hs, scales, u, b)
+register_gradient_seeding("numba", kmeanspp_gradient, NATIVE_DTYPES)

@@ -19,14 +19,11 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from ..._checks import NATIVE_DTYPES
 from ..._dispatch import implements
-from ...reference.selection import REFINE_RTOL, TILE_ELEMENTS, _dist_to_set, _embed
+from ...reference.selection import REFINE_RTOL, TILE_ELEMENTS, dist_to_set, embed
+from ..kcenter import KCenter
 
-
-def _supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        return [f"numba top-b takes float32/float64 scores (half is widened by the op), got {dtype}"]
-    return []
 
 
 # Digits of the radix select: 16 bits, so a histogram is 2 x 2^16 uint32 counters (512 KiB,
@@ -216,7 +213,7 @@ def _topb_numpy(x: np.ndarray, b: int, largest: bool) -> np.ndarray:
     return _topb_kernel(x.view(view), b, top, inf, ones, ones if largest else ones ^ ones, kbits, count)
 
 
-@implements("topb_select", "numba", supports=_supports)
+@implements("topb_select", "numba", dtypes=NATIVE_DTYPES)
 def topb_select(x, b, largest):
     return torch.from_numpy(_topb_numpy(x.numpy(), int(b), bool(largest)))
 
@@ -226,12 +223,6 @@ def topb_select(x, b, largest):
 # the arg-max combine, and hence the pick, is the same for any thread count.
 KC_BLOCK = 4096
 
-
-def _kc_supports(dtype=None, **_facts) -> list[str]:
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        return [f"numba k-center reads float32/float64 pools in place (half would need an N x D float32 "
-                f"copy, against the O(N) memory contract), got {dtype}"]
-    return []
 
 
 # reassoc + contract on this function only (finite inputs; no global fastmath, which would let
@@ -290,11 +281,22 @@ def _kc_pass(x, norm, sq, mind, c, c_sq, cosine, rtol, bmax, barg):
 
 
 @njit(cache=True)
+def _kc_update(x, norm, sq, mind, c, c_sq, cosine, rtol, bmax, barg):
+    """Fold the embedded centre c (|c|^2 = c_sq) into mind: every row block (one prange
+    iteration) keeps its first arg-max, then a serial pass over the block maxima (strictly
+    greater wins: lowest index). Returns (max of mind, its index). Moves: reads the pool [N, D]
+    once, reads/writes mind [N]."""
+    _kc_pass(x, norm, sq, mind, c, c_sq, cosine, rtol, bmax, barg)
+    best, pick = bmax[0], barg[0]
+    for blk in range(1, bmax.shape[0]):
+        if bmax[blk] > best:
+            best, pick = bmax[blk], barg[blk]
+    return best, pick
+
+
+@njit(cache=True)
 def _kc_picks(x, norm, sq, mind, first, b, cosine, rtol, out):
-    """b greedy picks starting at row ``first``. Per pick: every row block (one prange
-    iteration) folds the new center into mind and keeps its first arg-max; a serial pass over
-    the block maxima (strictly greater wins: lowest index) gives the next pick.
-    Moves per pick: reads the pool [N, D] once, reads/writes mind [N]."""
+    """b greedy picks starting at row ``first``; the centre of a pick is its embedded row."""
     N, D = x.shape
     nblk = (N + KC_BLOCK - 1) // KC_BLOCK
     bmax = np.empty(nblk, dtype=mind.dtype)
@@ -308,12 +310,19 @@ def _kc_picks(x, norm, sq, mind, first, b, cosine, rtol, out):
             break
         for d in range(D):
             c[d] = x[pick, d] / norm[pick]
-        c_sq = sq[pick]
-        _kc_pass(x, norm, sq, mind, c, c_sq, cosine, rtol, bmax, barg)
-        best, pick = bmax[0], barg[0]
-        for blk in range(1, nblk):
-            if bmax[blk] > best:
-                best, pick = bmax[blk], barg[blk]
+        best, pick = _kc_update(x, norm, sq, mind, c, sq[pick], cosine, rtol, bmax, barg)
+        if best == -np.inf:
+            return step + 1
+    return b
+
+
+@njit(cache=True)
+def _sq_norm(c):
+    """|c|^2, summed in order (as _kc_prepare sums a row)."""
+    s = c[0] - c[0]
+    for d in range(c.shape[0]):
+        s += c[d] * c[d]
+    return s
 
 
 @njit(cache=True, parallel=True)
@@ -329,28 +338,15 @@ def _kc_prepare(x, norm, cosine, sq):
 
 
 @njit(cache=True, parallel=True)
-def _kc_farthest_from_mean(x, norm):
-    """First pick without centers: the embedded row farthest (squared) from the embedded pool
-    mean. The mean is summed in float64 over fixed 4096-row blocks (prange) combined serially,
-    then rounded to the compute dtype; the arg-max is taken serially (lowest index)."""
+def _kc_far(x, norm, point):
+    """The embedded row farthest (squared, direct form) from the embedded point; the arg-max is
+    taken serially (lowest index)."""
     N, D = x.shape
-    nblk = (N + 4095) // 4096
-    part = np.zeros((nblk, D), dtype=np.float64)
-    for blk in prange(nblk):
-        for i in range(blk * 4096, min(blk * 4096 + 4096, N)):
-            for d in range(D):
-                part[blk, d] += x[i, d] / norm[i]
-    mean = np.empty(D, dtype=norm.dtype)
-    for d in range(D):
-        t = 0.0
-        for blk in range(nblk):
-            t += part[blk, d]
-        mean[d] = t / N
     far = np.empty(N, dtype=norm.dtype)
     for i in prange(N):
         s = norm[i] - norm[i]
         for d in range(D):
-            e = x[i, d] / norm[i] - mean[d]
+            e = x[i, d] / norm[i] - point[d]
             s += e * e
         far[i] = s
     return np.argmax(far)  # first maximum
@@ -359,30 +355,46 @@ def _kc_farthest_from_mean(x, norm):
 def _kc_labeled_min(pool, norm, lab, metric, mind):
     """mind = distance to the nearest labeled row: the reference's tiled GEMM + refine
     (torch BLAS), one tile of embedded pool rows at a time, so no N x L matrix and no N x D copy."""
-    lab = _embed(lab, metric)
+    lab = embed(lab, metric)
     step = max(1, TILE_ELEMENTS // lab.shape[0])
     for i in range(0, pool.shape[0], step):
         xt = pool[i:i + step] / norm[i:i + step, None] if metric == "cosine" else pool[i:i + step]
-        mind[i:i + step] = _dist_to_set(xt, (xt * xt).sum(1), lab, metric)
+        torch.minimum(mind[i:i + step], dist_to_set(xt, (xt * xt).sum(1), lab, metric), out=mind[i:i + step])
 
 
-@implements("k_center_greedy", "numba", supports=_kc_supports)
-def k_center_greedy(pool, b, labeled, exclude, metric):
-    N = pool.shape[0]
-    cosine = metric == "cosine"
-    norm = (torch.linalg.vector_norm(pool, dim=1) if cosine  # the reference's norms: same x / |x|
-            else torch.ones(N, dtype=pool.dtype))
-    sq = torch.empty(N, dtype=pool.dtype)
-    _kc_prepare(pool.numpy(), norm.numpy(), cosine, sq.numpy())
-    mind = torch.full((N,), float("inf"), dtype=pool.dtype)
-    if labeled.shape[0]:
-        _kc_labeled_min(pool, norm, labeled, metric, mind)
-    mind[exclude] = float("-inf")
-    if labeled.shape[0] or exclude.numel():
-        first = int(torch.argmax(mind))
-    else:
-        first = int(_kc_farthest_from_mean(pool.numpy(), norm.numpy()))
-    out = torch.empty(b, dtype=torch.int64)
-    _kc_picks(pool.numpy(), norm.numpy(), sq.numpy(), mind.numpy(), first, int(b), cosine, REFINE_RTOL,
-              out.numpy())
-    return out
+@implements("k_center_greedy", "numba", dtypes=NATIVE_DTYPES)
+class NumbaKCenter(KCenter):
+    """float32/float64 pools read in place (a half pool would need an N x D float32 copy, against
+    the O(N) memory contract). Cosine rows are divided by the reference's norms: the same x / |x|."""
+
+    def __init__(self, pool, metric):
+        super().__init__(pool, metric)
+        N = pool.shape[0]
+        self.norm = torch.linalg.vector_norm(pool, dim=1) if self.cosine else torch.ones(N, dtype=pool.dtype)
+        self.sq = torch.empty(N, dtype=pool.dtype)
+        _kc_prepare(pool.numpy(), self.norm.numpy(), self.cosine, self.sq.numpy())
+        nblk = (N + KC_BLOCK - 1) // KC_BLOCK
+        self.bmax, self.barg = np.empty(nblk, dtype=self.sq.numpy().dtype), np.empty(nblk, dtype=np.int64)
+
+    def centre(self, i):
+        return self.pool[i] / self.norm[i]
+
+    def labeled_min(self, labeled, mind):
+        _kc_labeled_min(self.pool, self.norm, labeled, self.metric, mind)
+
+    def farthest(self, point):
+        return int(_kc_far(self.pool.numpy(), self.norm.numpy(), point.contiguous().numpy()))
+
+    def update(self, mind, c):
+        c = c.contiguous().numpy()
+        best, pick = _kc_update(self.pool.numpy(), self.norm.numpy(), self.sq.numpy(), mind.numpy(), c, _sq_norm(c),
+                                self.cosine, REFINE_RTOL, self.bmax, self.barg)
+        return float(best), int(pick)
+
+    def picks(self, mind, first, b):
+        out = torch.empty(b, dtype=torch.int64)
+        done = _kc_picks(self.pool.numpy(), self.norm.numpy(), self.sq.numpy(), mind.numpy(), first, int(b),
+                         self.cosine, REFINE_RTOL, out.numpy())
+        if done < b:
+            raise ValueError(f"b: only {done} rows can be picked, b = {b}")
+        return out

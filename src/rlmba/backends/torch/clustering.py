@@ -3,5 +3,5 @@ from ..._dispatch import implements
 from ...reference import clustering as ref
 
 implements("nearest_centroid", "torch")(ref.nearest_centroid)
-implements("kmeanspp", "torch")(ref.kmeanspp)
+implements("kmeans_plusplus", "torch")(ref.kmeanspp)
 implements("cluster_sums", "torch")(ref.cluster_sums)

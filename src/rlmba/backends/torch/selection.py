@@ -3,4 +3,4 @@ from ..._dispatch import implements
 from ...reference import selection as ref
 
 implements("topb_select", "torch")(ref.topb_select)
-implements("k_center_greedy", "torch")(ref.k_center_greedy)
+implements("k_center_greedy", "torch")(ref.TorchKCenter)

@@ -34,7 +34,7 @@ from ...selectors.bmmal import shapley_values
 from ...selectors.deepfool import deepfool_linear, deepfool_perturbation, perturbation_norms
 from ...selectors.gcn import GCN, graph_adjacency
 from ..config import RLMBAConfig
-from ..evidential import expected_probs
+from ..metrics import coalition_probs
 from ..strategies import RoundState, SelectorStrategy, register_strategy
 
 __all__ = ["sample_shapley", "deepfool_linear", "deepfool_perturbation", "perturbation_norms", "GCN",
@@ -103,17 +103,9 @@ def sample_shapley(model, features: torch.Tensor, permutations: int = 16,
     """Per-sample Shapley contributions float64 ``[N, M]`` of each modality to the fused head's
     probability of its predicted class (:func:`rlmba.selectors.bmmal.shapley_values`), a dropped
     modality zeroed through ``model.fuse(features, mask)``; ``features``: ``[M, N, h]``."""
-    M = features.shape[0]
     _, logits = model.fuse(features)
-    y_hat = logits.argmax(1, keepdim=True)
-
-    def value(coalition) -> torch.Tensor:
-        mask = torch.zeros(M, dtype=features.dtype, device=features.device)
-        mask[list(coalition)] = 1
-        _, z = model.fuse(features, mask)
-        return expected_probs(z).gather(1, y_hat).squeeze(1)
-
-    return shapley_values(value, M, permutations, generator)
+    value = coalition_probs(model, features, logits.argmax(1))
+    return shapley_values(value, features.shape[0], permutations, generator)
 
 
 @register_strategy("bmmal")

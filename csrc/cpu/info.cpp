@@ -7,7 +7,7 @@
 #endif
 
 RLMBA_BINDINGS(cpu_info) {
-  m.def("max_threads", [] {
+  m.def("cpu_max_threads", [] {
 #ifdef RLMBA_WITH_OPENMP
     return omp_get_max_threads();
 #else
