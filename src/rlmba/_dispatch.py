@@ -32,28 +32,16 @@ import logging
 import os
 import pkgutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
+
+from .backends import Backend  # noqa: F401  (declared there: backend packages import it without this module)
 
 log = logging.getLogger("rlmba")
 
 
 class BackendError(RuntimeError):
     """No backend can run the call; the message lists every candidate with its reasons."""
-
-
-@dataclass(frozen=True)
-class Backend:
-    """A backend's declaration. ``devices``: where it runs; ``explicit``: devices where it runs
-    only when asked for by name, each with the ``VAR=value`` environment it needs there (Triton's
-    interpreter on CPU tensors); ``rank``: its place in the automatic order (lower first);
-    ``requires``: modules it imports, whose import failure is the reason it cannot run."""
-    name: str
-    devices: tuple[str, ...]
-    rank: int
-    requires: tuple[str, ...] = ()
-    explicit: dict[str, str] = field(default_factory=dict)
-    reference: bool = False  # the specification every other backend is tested against
 
 
 @dataclass(frozen=True)

@@ -22,3 +22,19 @@ uncertainty_scores         x [n, C] (rows contiguous), from_logits              
 bald                       probs [S, n, C] (rows contiguous, any stride(0))      [n]
 =========================  ====================================================  ===============
 """
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend's declaration. ``devices``: where it runs; ``explicit``: devices where it runs
+    only when asked for by name, each with the ``VAR=value`` environment it needs there (Triton's
+    interpreter on CPU tensors); ``rank``: its place in the automatic order (lower first);
+    ``requires``: modules it imports, whose import failure is the reason it cannot run."""
+    name: str
+    devices: tuple[str, ...]
+    rank: int
+    requires: tuple[str, ...] = ()
+    explicit: dict[str, str] = field(default_factory=dict)
+    reference: bool = False  # the specification every other backend is tested against

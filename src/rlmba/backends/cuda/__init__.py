@@ -4,6 +4,6 @@ COMPILED, NOT RUN: no GPU was available when these kernels were written; on a ma
 run the test suite before trusting them. The kernels take device pointers and run on the
 caller's current torch stream without synchronising.
 """
-from ..._dispatch import Backend
+from .. import Backend
 
 BACKEND = Backend("cuda", devices=("cuda",), rank=1, requires=("rlmba.backends.cuda.runtime",))

@@ -3,6 +3,6 @@
 Half inputs are converted to float32 per call. The transcendental functions are the
 vectorisable ones of :mod:`.fastmath`, not libm's (which numba calls one element at a time).
 """
-from ..._dispatch import Backend
+from .. import Backend
 
 BACKEND = Backend("numba", devices=("cpu",), rank=1, requires=("numba",))

@@ -1,4 +1,4 @@
 """The pure-PyTorch backend: the reference implementations themselves, on any device."""
-from ..._dispatch import Backend
+from .. import Backend
 
 BACKEND = Backend("torch", devices=("cpu", "cuda"), rank=9, reference=True)

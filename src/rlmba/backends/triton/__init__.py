@@ -3,7 +3,7 @@
 Kernels live in :mod:`rlmba.kernels` (the top-level ``kernels/`` folder of the source tree).
 Verified under TRITON_INTERPRET=1 on CPU; not run on a GPU when written.
 """
-from ..._dispatch import Backend
+from .. import Backend
 
 BACKEND = Backend("triton", devices=("cuda", "cpu"), rank=0, requires=("rlmba.backends.triton.runtime",),
                   explicit={"cpu": "TRITON_INTERPRET=1"})
