@@ -226,8 +226,19 @@ def _format(skipped: list) -> str:
     return "\n".join(f"  {name}: {'; '.join(reasons)}" for name, reasons in skipped)
 
 
+@functools.lru_cache(maxsize=None)
+def _declare_all() -> None:
+    """Import every ``rlmba.ops`` module: each declares its ops when imported, so the names are
+    known to :func:`explain` and :func:`public_ops` whichever ops ran before."""
+    from . import ops as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+
+
 def _runs(name: str) -> list[str]:
     """The registered ops a public name runs."""
+    _declare_all()
     ops = [op.name for op in _ops.values() if name in op.public]
     if not ops:
         raise ValueError(f"{name!r} is not an op; known: {public_ops()}")
@@ -237,6 +248,7 @@ def _runs(name: str) -> list[str]:
 def explain(op: str, device: str, **facts) -> dict[str, list[str]]:
     """For every backend, the reasons it cannot run ``op`` (a public name, e.g. ``"entropy"``, or
     a registered op) on ``device`` (empty: it can)."""
+    _declare_all()
     parts = [op] if op in _ops else _runs(op)
     out = {}
     for name in BACKENDS:
@@ -251,6 +263,7 @@ def explain(op: str, device: str, **facts) -> dict[str, list[str]]:
 
 def public_ops() -> list[str]:
     """Every public op name (``rlmba.<name>``) that runs through the registry."""
+    _declare_all()
     return sorted({name for op in _ops.values() for name in op.public})
 
 
